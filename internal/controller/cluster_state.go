@@ -1,0 +1,127 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/overlaynet/overlaynet/api/v1alpha1"
+	"github.com/overlaynet/overlaynet/internal/netconf"
+)
+
+// problem is why the cluster configuration cannot be used for new allocations.
+type problem struct {
+	// reason is a CamelCase condition reason.
+	reason string
+	// message tells the user what to change, naming the rule.
+	message string
+}
+
+// Validator checks a spec against the rulebook and returns one message per violation, each
+// naming its rule. Admission (CEL) already refused what it can; this catches the rest.
+type Validator func(spec *v1.OverlayClusterSpec) []string
+
+// ClusterState is the resolved OverlayCluster shared by the reconcilers. It re-resolves only
+// when the object's generation changes, and keeps the allocator's pools in step with it.
+type ClusterState struct {
+	// Reader reads the OverlayCluster and the claims (the manager's cache).
+	Reader client.Reader
+	// Alloc receives the pools of each new configuration.
+	Alloc *Allocator
+	// Validate is the rulebook; nil accepts every spec that resolves.
+	Validate Validator
+
+	mu sync.Mutex
+	// key identifies the resolved object: UID and generation.
+	key string
+	// cfg is the last configuration that passed the rules; it keeps serving nodes that
+	// are already allocated while a newer spec is invalid.
+	cfg *netconf.Config
+	// prob is why the current spec cannot be used, or nil.
+	prob *problem
+	// sync is what the allocator reported for cfg.
+	sync SyncResult
+}
+
+// Current returns the configuration to allocate with, and a problem when the newest spec is
+// unusable (then cfg is the last good one, or nil). It loads the allocator from the cache
+// the first time, so no block is handed out before every existing claim is known.
+func (s *ClusterState) Current(ctx context.Context) (*netconf.Config, *problem, error) {
+	if !s.Alloc.Ready() {
+		claims := &v1.BlockClaimList{}
+		if err := s.Reader.List(ctx, claims); err != nil {
+			return nil, nil, fmt.Errorf("loading block claims: %w", err)
+		}
+		s.Alloc.Load(claims.Items)
+	}
+	ovc := &v1.OverlayCluster{}
+	err := s.Reader.Get(ctx, client.ObjectKey{Name: v1.ClusterName}, ovc)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if apierrors.IsNotFound(err) {
+		s.key, s.cfg = "", nil
+		s.prob = &problem{v1.ReasonNoCluster, "no OverlayCluster named default: create one to allocate pod CIDRs"}
+		return nil, s.prob, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	key := fmt.Sprintf("%s/%d", ovc.UID, ovc.Generation)
+	if key != s.key {
+		s.key = key
+		s.resolve(ovc)
+	}
+	if s.cfg != nil {
+		// Cheap when nothing changed; rebuilds the pools after a Load.
+		res, err := s.Alloc.Sync(PoolSpecs(s.cfg))
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(res.Stranded) > 0 || s.sync.Stranded == nil {
+			s.sync = res
+		}
+	}
+	return s.cfg, s.prob, nil
+}
+
+func (s *ClusterState) resolve(ovc *v1.OverlayCluster) {
+	cfg, err := netconf.Resolve(&ovc.Spec)
+	if err != nil {
+		s.prob = &problem{v1.ReasonInvalidConfig, err.Error()}
+		return
+	}
+	if s.Validate != nil {
+		if msgs := s.Validate(&ovc.Spec); len(msgs) > 0 {
+			s.prob = &problem{v1.ReasonInvalidConfig, joinMessages(msgs)}
+			return
+		}
+	}
+	if s.cfg != nil && s.cfg.Mode != cfg.Mode && !(cfg.Mode == v1.ModeOverlay) {
+		s.prob = &problem{v1.ReasonInvalidConfig, fmt.Sprintf(
+			"spec.mode: %s → %s is refused: only Kubenet or NodeSubnet → Overlay is allowed, and Overlay is final (R52)", s.cfg.Mode, cfg.Mode)}
+		return
+	}
+	s.cfg, s.prob = cfg, nil
+	s.sync = SyncResult{}
+}
+
+// Stranded returns the blocks that a removed or narrowed pod CIDR still holds.
+func (s *ClusterState) Stranded() SyncResult {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sync
+}
+
+func joinMessages(msgs []string) string {
+	out := ""
+	for i, m := range msgs {
+		if i > 0 {
+			out += "; "
+		}
+		out += m
+	}
+	return out
+}
