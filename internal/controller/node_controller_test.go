@@ -7,7 +7,9 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -69,6 +71,8 @@ var _ = Describe("Allocation", func() {
 			g.Expect(meta.IsStatusConditionTrue(ovc.Status.Conditions, v1.ClusterPodCIDRAvailable)).To(BeTrue())
 			g.Expect(ovc.Status.ObservedGeneration).To(Equal(ovc.Generation))
 			g.Expect(ovc.Status.NetworkRules).To(HaveLen(3), "R17")
+			g.Expect(testutil.ToFloat64(poolBlocksGauge("IPv4", "allocated"))).To(Equal(100.0), "B3 metric")
+			g.Expect(testutil.ToFloat64(poolBlocksGauge("IPv4", "free"))).To(Equal(156.0), "B3 metric")
 			g.Expect(ovc.Status.NetworkRules[2]).To(Equal(v1.NetworkRule{Name: "pod-to-pod",
 				Sources: []string{"10.244.0.0/16"}, Destinations: []string{"10.244.0.0/16"}, Protocol: "Any", Ports: "Any"}))
 		}).Should(Succeed())
@@ -121,7 +125,15 @@ var _ = Describe("Allocation", func() {
 			g.Expect(c).NotTo(BeNil())
 			g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
 			g.Expect(c.Message).To(ContainSubstring("1 node(s) wait"))
+
+			evs := &eventsv1.EventList{}
+			g.Expect(k8s.List(ctx, evs)).To(Succeed())
+			g.Expect(evs.Items).To(ContainElement(And(
+				HaveField("Reason", v1.ReasonPoolExhausted),
+				HaveField("Type", corev1.EventTypeWarning),
+				HaveField("Regarding.Name", v1.ClusterName))), "B3: an event on exhaustion")
 		}).Should(Succeed())
+		Expect(testutil.ToFloat64(poolBlocksGauge("IPv4", "free"))).To(BeZero())
 
 		By("appending a CIDR: the waiting node gets a block at once and no other block moves")
 		before := observe(Default)
@@ -284,5 +296,3 @@ var _ = Describe("Allocation", func() {
 		}).Should(Succeed())
 	})
 })
-
-var _ corev1.Node

@@ -30,6 +30,8 @@ var (
 	ctx = context.Background()
 )
 
+var poolBlocksGauge = controller.PoolBlocksGauge
+
 func TestController(t *testing.T) {
 	RegisterFailHandler(Fail)
 	SetDefaultEventuallyTimeout(2 * time.Minute)

@@ -1,0 +1,8 @@
+package controller
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// PoolBlocksGauge exposes the pool gauge to the external test package.
+func PoolBlocksGauge(family, state string) prometheus.Gauge {
+	return poolBlocks.WithLabelValues(family, state)
+}
