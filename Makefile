@@ -131,12 +131,14 @@ chart: manifests ## Regenerate the Helm chart's CRDs, RBAC rules and values sche
 helm-lint: helm ## Lint the Helm chart with the helm CLI (test-delivery runs the same checks in Go).
 	$(HELM) lint --strict charts/overlaynet
 
-# render-default renders config/default with the image set to IMG, through a throw-away
-# overlay, so that no committed kustomization is edited.
+# render-default renders config/default with the image set to IMG (replacing the default
+# ghcr.io/overlaynet/overlaynet:dev of config/operator), through a throw-away
+# overlay next to config/ (kustomize refuses absolute roots), so that no committed
+# kustomization is edited.
 define render-default
-{ tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
-  printf 'resources:\n- %s\n' "$(CURDIR)/config/default" > $$tmp/kustomization.yaml; \
-  (cd $$tmp && $(KUSTOMIZE) edit set image overlaynet=$(IMG)); \
+{ tmp=$$(mktemp -d "$(CURDIR)/.installer.XXXXXX"); trap 'rm -rf "$$tmp"' EXIT; \
+  printf 'resources:\n- ../config/default\n' > $$tmp/kustomization.yaml; \
+  (cd $$tmp && $(KUSTOMIZE) edit set image ghcr.io/overlaynet/overlaynet=$(IMG)); \
   $(KUSTOMIZE) build $$tmp; }
 endef
 
@@ -160,14 +162,15 @@ helm: $(HELM) ## Install helm into ./bin.
 $(HELM): | $(LOCALBIN)
 	$(call go-install-tool,$(HELM),helm.sh/helm/v3/cmd/helm,$(HELM_VERSION))
 
-# go-install-tool installs a Go tool at a pinned version as bin/<name>-<version>.
+# go-install-tool installs a Go tool at a pinned version as bin/<name>-<version>. It moves
+# the one binary `go install` wrote, whatever its name (kustomize's path ends in /v5).
 define go-install-tool
 @[ -f "$(1)" ] || { \
 set -e; \
 echo "Installing $(2)@$(3)"; \
 tmp=$$(mktemp -d); \
 GOBIN=$$tmp $(GO) install $(2)@$(3); \
-mv $$tmp/$$(basename $(2)) $(1); \
+mv $$tmp/* $(1); \
 rm -rf $$tmp; \
 }
 endef
@@ -183,5 +186,5 @@ bench-scale: ## 5,000 Nodes on a local API server: time to allocate, API writes 
 	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" $(GO) run ./test/benchscale -nodes $${NODES:-5000}
 
 .PHONY: bench-agent
-bench-agent: ## Node agent datapath in a fresh netns: 5,000 peer routes from empty, one change with 5,000 present (needs root).
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./internal/agent/datapath/linux/
+bench-agent: ## Node agent at 5,000 peers: desired state, routes from empty into a fresh netns, one change (netns parts need root).
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./internal/agent/desired/ ./internal/agent/datapath/linux/

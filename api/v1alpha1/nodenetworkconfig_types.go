@@ -14,6 +14,13 @@ type NodeNetworkConfigSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="nodeUID is immutable"
 	// +required
 	NodeUID string `json:"nodeUID"`
+
+	// mode is the networking model the node must program. The controller sets it at
+	// creation and changes it once, when a migration to Overlay reaches the node; the
+	// change bumps the generation, so an agent's Programmed condition for the new mode is
+	// told apart by its observedGeneration.
+	// +optional
+	Mode NetworkMode `json:"mode,omitempty"`
 }
 
 // Condition types of a NodeNetworkConfig.

@@ -66,6 +66,9 @@ func (r *ClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ 
 
 	r.setConfigValid(ovc, cfg, prob)
 	if cfg != nil {
+		if err := r.reconcileMigration(ctx, ovc, cfg, nodes.Items); err != nil {
+			return ctrl.Result{}, err
+		}
 		r.fillAddressSpace(ovc, cfg, nodes.Items, waiting)
 	}
 	ready := meta.IsStatusConditionTrue(st.Conditions, v1.ClusterConfigValid) &&
@@ -115,7 +118,6 @@ func (r *ClusterReconciler) setConfigValid(ovc *v1.OverlayCluster, cfg *netconf.
 // fillAddressSpace writes the per-family usage, the effective values and the R17 rules.
 func (r *ClusterReconciler) fillAddressSpace(ovc *v1.OverlayCluster, cfg *netconf.Config, nodes []corev1.Node, waiting []string) {
 	st := &ovc.Status
-	st.Mode = cfg.Mode
 	st.MaxPodsPerNode = cfg.MaxPodsPerNode
 	st.NonMasqueradeCIDRs = netconf.Strings(cfg.NonMasqueradeCIDRs())
 	st.NetworkRules = NetworkRules(cfg)
@@ -148,8 +150,9 @@ func (r *ClusterReconciler) fillAddressSpace(ovc *v1.OverlayCluster, cfg *netcon
 			st.AllocatedNodes++
 		}
 	}
-	if cfg.Mode == v1.ModeKubenet {
-		st.RouteTable = &v1.RouteTableStatus{Routes: st.AllocatedNodes, Limit: v1.KubenetRouteLimit}
+	if st.Mode == v1.ModeKubenet {
+		routes := r.routeTable(nodes)
+		st.RouteTable = &v1.RouteTableStatus{Routes: int32(len(routes)), Limit: v1.KubenetRouteLimit, Entries: routes}
 	} else {
 		st.RouteTable = nil
 	}
@@ -216,7 +219,10 @@ func equalClusterStatus(a, b *v1.OverlayClusterStatus) bool {
 func onlyCountsChanged(a, b *v1.OverlayClusterStatus) bool {
 	x, y := a.DeepCopy(), b.DeepCopy()
 	for _, s := range []*v1.OverlayClusterStatus{x, y} {
-		s.Nodes, s.AllocatedNodes, s.RouteTable = 0, 0, nil
+		s.Nodes, s.AllocatedNodes = 0, 0
+		if s.RouteTable != nil {
+			s.RouteTable.Routes, s.RouteTable.Entries = 0, nil
+		}
 		for i := range s.Pools {
 			s.Pools[i].AllocatedBlocks, s.Pools[i].FreeBlocks = 0, ""
 		}

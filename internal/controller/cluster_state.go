@@ -99,9 +99,10 @@ func (s *ClusterState) resolve(ovc *v1.OverlayCluster) {
 			return
 		}
 	}
-	if s.cfg != nil && s.cfg.Mode != cfg.Mode && !(cfg.Mode == v1.ModeOverlay) {
+	// The mode the nodes are in is the status's; a spec may only move it to Overlay.
+	if from := ovc.Status.Mode; from != "" && from != cfg.Mode && cfg.Mode != v1.ModeOverlay {
 		s.prob = &problem{v1.ReasonInvalidConfig, fmt.Sprintf(
-			"spec.mode: %s → %s is refused: only Kubenet or NodeSubnet → Overlay is allowed, and Overlay is final (R52)", s.cfg.Mode, cfg.Mode)}
+			"spec.mode: %s → %s is refused: only Kubenet or NodeSubnet → Overlay is allowed, and leaving Overlay is irreversible (R52)", from, cfg.Mode)}
 		return
 	}
 	s.cfg, s.prob = cfg, nil

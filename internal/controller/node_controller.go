@@ -42,7 +42,7 @@ type NodeReconciler struct {
 }
 
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
-// +kubebuilder:rbac:groups=network.overlaynet.io,resources=nodenetworkconfigs,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups=network.overlaynet.io,resources=nodenetworkconfigs,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=network.overlaynet.io,resources=nodenetworkconfigs/status,verbs=update;patch
 // +kubebuilder:rbac:groups=network.overlaynet.io,resources=blockclaims,verbs=get;list;watch;create;delete
 
@@ -119,12 +119,16 @@ func (r *NodeReconciler) deleteClaim(ctx context.Context, c ClaimRef) error {
 
 func (r *NodeReconciler) reconcileNormal(ctx context.Context, node *corev1.Node) (ctrl.Result, error) {
 	log := ctrl.LoggerFrom(ctx)
-	nnc, err := r.ensureNNC(ctx, node)
-	if err != nil || nnc == nil {
-		return ctrl.Result{}, err
-	}
 	cfg, problem, err := r.Clusters.Current(ctx)
 	if err != nil {
+		return ctrl.Result{}, err
+	}
+	mode := v1.NetworkMode("")
+	if cfg != nil {
+		mode = cfg.Mode
+	}
+	nnc, err := r.ensureNNC(ctx, node, mode)
+	if err != nil || nnc == nil {
 		return ctrl.Result{}, err
 	}
 	desired := nnc.Status.DeepCopy()
@@ -157,6 +161,9 @@ func (r *NodeReconciler) reconcileNormal(ctx context.Context, node *corev1.Node)
 	if err := r.dropExtraClaims(ctx, node, desired); err != nil {
 		return ctrl.Result{}, err
 	}
+	if err := r.switchMode(ctx, nnc, cfg, problem, desired); err != nil {
+		return ctrl.Result{}, err
+	}
 	var exhausted *exhaustedError
 	if errors.As(waitErr, &exhausted) {
 		log.V(1).Info("Node waits for pod address space", "reason", exhausted.reason, "node", klog.KObj(node))
@@ -165,9 +172,31 @@ func (r *NodeReconciler) reconcileNormal(ctx context.Context, node *corev1.Node)
 	return ctrl.Result{}, waitErr
 }
 
+// switchMode moves an allocated node to the configuration's mode (a migration reaching it,
+// R51, R53). The spec change bumps the NNC's generation, which the agent's Programmed
+// condition then has to catch up with.
+func (r *NodeReconciler) switchMode(ctx context.Context, nnc *v1.NodeNetworkConfig, cfg *netconf.Config, prob *problem, st *v1.NodeNetworkConfigStatus) error {
+	if cfg == nil || prob != nil || nnc.Spec.Mode == cfg.Mode || !meta.IsStatusConditionTrue(st.Conditions, v1.NodeAllocated) {
+		return nil
+	}
+	latest := nnc.DeepCopy()
+	if w, ok := r.written.Load(nnc.Name); ok {
+		latest = w.(*v1.NodeNetworkConfig).DeepCopy()
+	}
+	base := latest.DeepCopy()
+	latest.Spec.Mode = cfg.Mode
+	if err := r.Patch(ctx, latest, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+		r.written.Delete(nnc.Name)
+		return fmt.Errorf("moving NodeNetworkConfig %s to %s mode: %w", nnc.Name, cfg.Mode, err)
+	}
+	r.written.Store(nnc.Name, latest)
+	ctrl.LoggerFrom(ctx).Info("Node moved to the new network mode", "mode", cfg.Mode)
+	return nil
+}
+
 // ensureNNC returns the Node's NodeNetworkConfig, creating it bound to the Node's UID. It
 // returns nil when an NNC of an earlier Node is still being removed.
-func (r *NodeReconciler) ensureNNC(ctx context.Context, node *corev1.Node) (*v1.NodeNetworkConfig, error) {
+func (r *NodeReconciler) ensureNNC(ctx context.Context, node *corev1.Node, mode v1.NetworkMode) (*v1.NodeNetworkConfig, error) {
 	nnc := &v1.NodeNetworkConfig{}
 	err := r.Get(ctx, client.ObjectKey{Name: node.Name}, nnc)
 	if err != nil && !apierrors.IsNotFound(err) {
@@ -202,7 +231,7 @@ func (r *NodeReconciler) ensureNNC(ctx context.Context, node *corev1.Node) (*v1.
 				Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(false),
 			}},
 		},
-		Spec: v1.NodeNetworkConfigSpec{NodeUID: string(node.UID)},
+		Spec: v1.NodeNetworkConfigSpec{NodeUID: string(node.UID), Mode: mode},
 	}
 	if err := r.Create(ctx, nnc); err != nil {
 		return nil, fmt.Errorf("creating NodeNetworkConfig %s: %w", node.Name, err)

@@ -1,0 +1,267 @@
+// Package agent is the overlaynet node agent: it watches its own NodeNetworkConfig and its
+// peers', decides the datapath with the pure package desired, has a datapath backend
+// program it, writes the node's CNI configuration, and reports the Programmed condition.
+//
+// One reconcile key, the node itself, stands for "the datapath": every relevant change of
+// any NodeNetworkConfig enqueues it, the workqueue folds bursts into one reconcile, and each
+// reconcile applies the difference incrementally. A full resync that reads the kernel back
+// runs at start-up and every ResyncPeriod to repair drift.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/overlaynet/overlaynet/api/v1alpha1"
+	"github.com/overlaynet/overlaynet/internal/agent/datapath"
+	"github.com/overlaynet/overlaynet/internal/agent/desired"
+)
+
+// Defaults of Options.
+const (
+	DefaultCNIConfDir        = "/etc/cni/net.d"
+	DefaultCNIBinDir         = "/opt/cni/bin"
+	DefaultCNIConfName       = "10-overlaynet.conflist"
+	DefaultResyncPeriod      = 5 * time.Minute
+	DefaultStatusMinInterval = 30 * time.Second
+	// FieldManager owns the Programmed condition, and only it, in server-side apply.
+	FieldManager = "overlaynet-agent"
+)
+
+// Options configure an agent.
+type Options struct {
+	// NodeName is the agent's node, and the name of its NodeNetworkConfig. Required.
+	NodeName string
+	// Datapath programs the node's network namespace. Required.
+	Datapath datapath.Backend
+	// CNIConfDir is the container runtime's CNI configuration directory.
+	CNIConfDir string
+	// CNIConfName is the file the agent owns in CNIConfDir. Runtimes take the first file in
+	// lexical order, hence the "10-" prefix.
+	CNIConfName string
+	// CNIBinDir is where the runtime finds CNI plugins; the agent checks that ptp,
+	// host-local and portmap are there before it writes a configuration naming them.
+	// Empty skips the check.
+	CNIBinDir string
+	// CNI tunes the generated configuration.
+	CNI desired.CNIOptions
+	// ResyncPeriod is the interval of full resyncs that repair drift.
+	ResyncPeriod time.Duration
+	// StatusMinInterval spaces out status writes that only update the counts in the
+	// Programmed message. At 5,000 nodes every join changes every agent's route count
+	// (R13): without this each join would cost 5,000 status writes.
+	StatusMinInterval time.Duration
+}
+
+func (o *Options) setDefaults() error {
+	if o.NodeName == "" {
+		return errors.New("the agent needs its node name")
+	}
+	if o.Datapath == nil {
+		return errors.New("the agent needs a datapath backend")
+	}
+	if o.CNIConfDir == "" {
+		o.CNIConfDir = DefaultCNIConfDir
+	}
+	if o.CNIConfName == "" {
+		o.CNIConfName = DefaultCNIConfName
+	}
+	if o.ResyncPeriod <= 0 {
+		o.ResyncPeriod = DefaultResyncPeriod
+	}
+	if o.StatusMinInterval <= 0 {
+		o.StatusMinInterval = DefaultStatusMinInterval
+	}
+	return nil
+}
+
+// Agent reconciles one node's datapath.
+type Agent struct {
+	client client.Client
+	opts   Options
+
+	mu sync.Mutex
+	// lastFull is when the last successful full resync started.
+	lastFull time.Time
+	// lastStatus is when the agent last wrote its condition.
+	lastStatus time.Time
+	// lastWarnings are the warnings logged by the previous reconcile; only new ones are
+	// logged again.
+	lastWarnings []string
+	// programmed is set once the datapath was programmed without error (readiness).
+	programmed bool
+}
+
+// New returns the agent of opts.NodeName, reading and writing through c.
+func New(c client.Client, opts Options) (*Agent, error) {
+	if err := opts.setDefaults(); err != nil {
+		return nil, err
+	}
+	return &Agent{client: c, opts: opts}, nil
+}
+
+// SetupWithManager creates the node's agent and registers it with mgr. The manager's cache
+// should come from ManagerOptions, which restricts it to what the agent needs.
+func SetupWithManager(mgr ctrl.Manager, opts Options) (*Agent, error) {
+	a, err := New(mgr.GetClient(), opts)
+	if err != nil {
+		return nil, err
+	}
+	self := a.opts.NodeName
+	toSelf := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: self}}}
+	})
+	err = ctrl.NewControllerManagedBy(mgr).
+		Named("nodeagent").
+		Watches(&v1alpha1.NodeNetworkConfig{}, toSelf, builder.WithPredicates(relevantChange(self))).
+		Complete(a)
+	if err != nil {
+		return nil, fmt.Errorf("setting up the node agent: %w", err)
+	}
+	return a, nil
+}
+
+// relevantChange passes every event of the node's own object and the events of peers that
+// change the datapath: a peer's conditions, including its own Programmed condition, do not.
+func relevantChange(self string) predicate.Predicate {
+	return predicate.Funcs{
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			if e.ObjectNew.GetName() == self {
+				return true
+			}
+			o, ok1 := e.ObjectOld.(*v1alpha1.NodeNetworkConfig)
+			n, ok2 := e.ObjectNew.(*v1alpha1.NodeNetworkConfig)
+			return !ok1 || !ok2 ||
+				!slices.Equal(o.Status.PodCIDRs, n.Status.PodCIDRs) ||
+				!slices.Equal(o.Status.NodeIPs, n.Status.NodeIPs) ||
+				o.DeletionTimestamp.IsZero() != n.DeletionTimestamp.IsZero()
+		},
+	}
+}
+
+// Reconcile programs the datapath for the current NodeNetworkConfigs.
+func (a *Agent) Reconcile(ctx context.Context, _ reconcile.Request) (ctrl.Result, error) {
+	log := ctrl.LoggerFrom(ctx).WithValues("node", a.opts.NodeName)
+	ctx = ctrl.LoggerInto(ctx, log)
+
+	self := &v1alpha1.NodeNetworkConfig{}
+	if err := a.client.Get(ctx, types.NamespacedName{Name: a.opts.NodeName}, self); err != nil {
+		if apierrors.IsNotFound(err) {
+			// The controller creates it; its creation wakes us. The datapath stays as
+			// it is: pods keep working while the object is recreated.
+			log.V(1).Info("Waiting for the node's NodeNetworkConfig")
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, err
+	}
+	if !self.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil
+	}
+	var all v1alpha1.NodeNetworkConfigList
+	if err := a.client.List(ctx, &all, client.UnsafeDisableDeepCopy); err != nil {
+		return ctrl.Result{}, err
+	}
+
+	want, err := desired.Compute(self, all.Items, a.opts.CNI)
+	switch {
+	case errors.Is(err, desired.ErrNotAllocated):
+		log.V(1).Info("Waiting for the node's pod CIDRs")
+		return a.report(ctx, self, notProgrammed(self, ReasonWaitingForAllocation,
+			"Waiting for the controller to allocate the node's pod CIDRs"), false)
+	case errors.Is(err, desired.ErrUnsupportedMode):
+		return a.report(ctx, self, notProgrammed(self, ReasonUnsupportedMode, err.Error()), false)
+	case err != nil:
+		// A malformed own status is fixed by the controller, whose write wakes us.
+		return a.report(ctx, self, notProgrammed(self, ReasonInvalidAllocation, err.Error()), false)
+	}
+	a.logWarnings(ctx, want.Warnings)
+
+	cond, nextResync, progErr := a.program(ctx, self, want)
+	res, err := a.report(ctx, self, cond, progErr == nil)
+	if err := errors.Join(progErr, err); err != nil {
+		// The error requeues with backoff; the backend retries a failed part in full.
+		return ctrl.Result{}, err
+	}
+	if res.RequeueAfter == 0 || nextResync < res.RequeueAfter {
+		res.RequeueAfter = max(nextResync, time.Second)
+	}
+	return res, nil
+}
+
+// program applies want to the datapath (in full when a resync is due) and to the CNI
+// configuration, and returns the condition to report and the time to the next resync.
+func (a *Agent) program(ctx context.Context, self *v1alpha1.NodeNetworkConfig, want *desired.Result) (metav1.Condition, time.Duration, error) {
+	log := ctrl.LoggerFrom(ctx)
+	a.mu.Lock()
+	start := time.Now()
+	full := a.lastFull.IsZero() || start.Sub(a.lastFull) >= a.opts.ResyncPeriod
+	a.mu.Unlock()
+
+	st, dpErr := a.opts.Datapath.Apply(ctx, &want.Datapath, full)
+	if st.RoutesAdded+st.RoutesRemoved+st.RoutesReplaced+st.NodeIPsChanged > 0 || st.TableWritten {
+		log.Info("Programmed datapath", "full", st.Full, "routes", st.Routes, "added", st.RoutesAdded,
+			"removed", st.RoutesRemoved, "replaced", st.RoutesReplaced, "nodeIPsChanged", st.NodeIPsChanged, "rules", st.Rules)
+	}
+	// The CNI configuration is written even when a route failed: one unreachable peer
+	// must not keep every pod off this node.
+	cniErr := a.writeCNI(ctx, want.CNI)
+
+	cond, err := programmed(self, want, st), error(nil)
+	switch {
+	case dpErr != nil:
+		cond = notProgrammed(self, reasonFor(dpErr), fmt.Sprintf("Programming the datapath failed (%d routes, %d nftables rules in place): %v", st.Routes, st.Rules, dpErr))
+		err = errors.Join(dpErr, cniErr)
+	case cniErr != nil:
+		cond = notProgrammed(self, reasonFor(cniErr), cniErr.Error())
+		err = cniErr
+	}
+
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if full && dpErr == nil {
+		a.lastFull = start
+	}
+	if err == nil {
+		a.programmed = true
+	}
+	return cond, a.opts.ResyncPeriod - time.Since(a.lastFull), err
+}
+
+// Ready is a readiness check that passes once the node's datapath has been programmed.
+func (a *Agent) Ready(_ *http.Request) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.programmed {
+		return errors.New("the datapath has not been programmed yet")
+	}
+	return nil
+}
+
+// logWarnings logs the warnings that the previous reconcile did not have.
+func (a *Agent) logWarnings(ctx context.Context, warnings []string) {
+	a.mu.Lock()
+	prev := a.lastWarnings
+	a.lastWarnings = warnings
+	a.mu.Unlock()
+	for _, w := range warnings {
+		if !slices.Contains(prev, w) {
+			ctrl.LoggerFrom(ctx).Info("Skipping part of the desired datapath", "reason", w)
+		}
+	}
+}

@@ -1,0 +1,347 @@
+package agent_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/overlaynet/overlaynet/api/v1alpha1"
+	"github.com/overlaynet/overlaynet/internal/agent"
+	"github.com/overlaynet/overlaynet/internal/agent/datapath"
+	"github.com/overlaynet/overlaynet/internal/agent/desired"
+	"github.com/overlaynet/overlaynet/internal/testenv"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) {
+	var err error
+	if env, err = testenv.Start(); err != nil {
+		fmt.Fprintf(os.Stderr, "starting the local control plane: %v\n", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	if err := env.Stop(); err != nil {
+		fmt.Fprintf(os.Stderr, "stopping the local control plane: %v\n", err)
+	}
+	os.Exit(code)
+}
+
+// fakeDatapath records what the agent asks for.
+type fakeDatapath struct {
+	mu    sync.Mutex
+	calls []fakeCall
+	err   error
+}
+
+type fakeCall struct {
+	Routes int
+	Full   bool
+}
+
+func (f *fakeDatapath) Apply(_ context.Context, dp *desired.Datapath, full bool) (datapath.Stats, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, fakeCall{Routes: len(dp.Routes), Full: full})
+	return datapath.Stats{Routes: len(dp.Routes), Rules: 10, Full: full}, f.err
+}
+
+func (f *fakeDatapath) Calls() []fakeCall {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]fakeCall(nil), f.calls...)
+}
+
+// createNNC creates a NodeNetworkConfig and writes its status as the controller does,
+// Allocated condition included. An empty podCIDR means not allocated yet.
+func createNNC(t *testing.T, name, podCIDR, nodeIP string, maxPods int32) *v1alpha1.NodeNetworkConfig {
+	t.Helper()
+	ctx := context.Background()
+	nnc := &v1alpha1.NodeNetworkConfig{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec:       v1alpha1.NodeNetworkConfigSpec{NodeUID: "uid-" + name},
+	}
+	if err := env.Client.Create(ctx, nnc); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), nnc) })
+	nnc.Status = v1alpha1.NodeNetworkConfigStatus{
+		Mode:               v1alpha1.ModeOverlay,
+		NodeIPs:            []string{nodeIP},
+		MaxPods:            maxPods,
+		ClusterPodCIDRs:    []string{"10.244.0.0/16"},
+		NonMasqueradeCIDRs: []string{"10.244.0.0/16"},
+	}
+	allocated := metav1.Condition{Type: v1alpha1.NodeAllocated, Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonAllocated, Message: "Allocated"}
+	if podCIDR != "" {
+		nnc.Status.PodCIDRs = []string{podCIDR}
+	} else {
+		allocated.Status, allocated.Reason = metav1.ConditionFalse, v1alpha1.ReasonPoolExhausted
+	}
+	meta.SetStatusCondition(&nnc.Status.Conditions, allocated)
+	if err := env.Client.Status().Update(ctx, nnc); err != nil {
+		t.Fatal(err)
+	}
+	return nnc
+}
+
+func get(t *testing.T, name string) *v1alpha1.NodeNetworkConfig {
+	t.Helper()
+	nnc := &v1alpha1.NodeNetworkConfig{}
+	if err := env.Client.Get(context.Background(), types.NamespacedName{Name: name}, nnc); err != nil {
+		t.Fatal(err)
+	}
+	return nnc
+}
+
+// conditionSummary is what a user reads from a condition.
+type conditionSummary struct {
+	Status  metav1.ConditionStatus
+	Reason  string
+	Message string
+}
+
+func condition(t *testing.T, name, typ string) *conditionSummary {
+	t.Helper()
+	c := meta.FindStatusCondition(get(t, name).Status.Conditions, typ)
+	if c == nil {
+		return nil
+	}
+	return &conditionSummary{Status: c.Status, Reason: c.Reason, Message: c.Message}
+}
+
+type fixture struct {
+	agent   *agent.Agent
+	dp      *fakeDatapath
+	confDir string
+}
+
+func newAgent(t *testing.T, node string, mutate func(*agent.Options, *fakeDatapath)) *fixture {
+	t.Helper()
+	f := &fixture{dp: &fakeDatapath{}, confDir: t.TempDir()}
+	opts := agent.Options{
+		NodeName:          node,
+		Datapath:          f.dp,
+		CNIConfDir:        f.confDir,
+		StatusMinInterval: time.Nanosecond,
+	}
+	if mutate != nil {
+		mutate(&opts, f.dp)
+	}
+	a, err := agent.New(env.Client, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.agent = a
+	return f
+}
+
+func (f *fixture) reconcile(t *testing.T) (ctrl.Result, error) {
+	t.Helper()
+	return f.agent.Reconcile(context.Background(), ctrl.Request{})
+}
+
+func TestReconcileProgramsWritesCNIAndReportsOnlyItsCondition(t *testing.T) {
+	createNNC(t, "a-1", "10.244.1.0/24", "10.224.0.4", 10)
+	createNNC(t, "a-2", "10.244.2.0/24", "10.224.0.5", 250)
+	f := newAgent(t, "a-1", nil)
+
+	if _, err := f.reconcile(t); err != nil {
+		t.Fatalf("Reconcile: %v", err)
+	}
+	if diff := cmp.Diff([]fakeCall{{Routes: 1, Full: true}}, f.dp.Calls()); diff != "" {
+		t.Errorf("datapath calls (-want +got):\n%s", diff)
+	}
+	want := &conditionSummary{
+		Status: metav1.ConditionTrue, Reason: agent.ReasonProgrammed,
+		Message: "Programmed 1 routes to peer blocks and 10 nftables rules; CNI configuration hands out up to 10 pod addresses per family from 10.244.1.0/24",
+	}
+	if diff := cmp.Diff(want, condition(t, "a-1", v1alpha1.NodeProgrammed)); diff != "" {
+		t.Errorf("Programmed (-want +got):\n%s", diff)
+	}
+	if c := condition(t, "a-1", v1alpha1.NodeAllocated); c == nil || c.Status != metav1.ConditionTrue {
+		t.Errorf("the controller's Allocated condition was clobbered: %+v", c)
+	}
+	wantConf, _, _ := desired.BuildCNI(mustPrefixes("10.244.1.0/24"), 10, desired.CNIOptions{})
+	got, err := os.ReadFile(filepath.Join(f.confDir, agent.DefaultCNIConfName))
+	if err != nil {
+		t.Fatalf("reading the CNI configuration: %v", err)
+	}
+	if diff := cmp.Diff(string(wantConf.Conflist), string(got)); diff != "" {
+		t.Errorf("CNI configuration (-want +got):\n%s", diff)
+	}
+	if err := f.agent.Ready(nil); err != nil {
+		t.Errorf("Ready after programming: %v", err)
+	}
+
+	t.Run("a new peer is applied incrementally and counted in the message", func(t *testing.T) {
+		createNNC(t, "a-3", "10.244.3.0/24", "10.224.0.6", 250)
+		if _, err := f.reconcile(t); err != nil {
+			t.Fatalf("Reconcile: %v", err)
+		}
+		if diff := cmp.Diff(fakeCall{Routes: 2, Full: false}, f.dp.Calls()[1]); diff != "" {
+			t.Errorf("second datapath call (-want +got):\n%s", diff)
+		}
+		if c := condition(t, "a-1", v1alpha1.NodeProgrammed); !strings.HasPrefix(c.Message, "Programmed 2 routes") {
+			t.Errorf("message %q does not count 2 routes", c.Message)
+		}
+	})
+}
+
+func TestReconcileSpacesOutCountOnlyStatusWrites(t *testing.T) {
+	createNNC(t, "s-1", "10.244.1.0/24", "10.224.0.4", 10)
+	f := newAgent(t, "s-1", func(o *agent.Options, _ *fakeDatapath) {
+		o.StatusMinInterval, o.ResyncPeriod = time.Hour, 2*time.Hour
+	})
+	if _, err := f.reconcile(t); err != nil {
+		t.Fatal(err)
+	}
+	createNNC(t, "s-2", "10.244.2.0/24", "10.224.0.5", 10)
+	res, err := f.reconcile(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := condition(t, "s-1", v1alpha1.NodeProgrammed); !strings.HasPrefix(c.Message, "Programmed 0 routes") {
+		t.Errorf("message %q was rewritten for a count change within StatusMinInterval", c.Message)
+	}
+	if res.RequeueAfter < 59*time.Minute || res.RequeueAfter > time.Hour {
+		t.Errorf("RequeueAfter = %v, want the rest of StatusMinInterval", res.RequeueAfter)
+	}
+}
+
+func TestReconcileReportsWhyItIsNotProgrammed(t *testing.T) {
+	tests := []struct {
+		name        string
+		podCIDR     string
+		mutate      func(*agent.Options, *fakeDatapath)
+		wantErr     bool
+		wantReason  string
+		wantMessage string
+		wantCNI     bool
+	}{
+		{
+			name:        "a node without pod CIDRs waits and gets no CNI configuration, so no pod starts",
+			podCIDR:     "",
+			wantReason:  agent.ReasonWaitingForAllocation,
+			wantMessage: "Waiting for the controller to allocate the node's pod CIDRs",
+		},
+		{
+			name:    "a failed route names the part that failed",
+			podCIDR: "10.244.1.0/24",
+			mutate: func(_ *agent.Options, dp *fakeDatapath) {
+				dp.err = &datapath.Error{Part: datapath.PartRoutes, Err: errors.New("adding route to 10.244.2.0/24: network is unreachable")}
+			},
+			wantErr:     true,
+			wantReason:  agent.ReasonRoutesFailed,
+			wantMessage: "Programming the datapath failed (0 routes, 10 nftables rules in place): programming routes: adding route to 10.244.2.0/24: network is unreachable",
+			wantCNI:     true,
+		},
+		{
+			name:    "missing CNI plugins keep the configuration out",
+			podCIDR: "10.244.1.0/24",
+			mutate: func(o *agent.Options, _ *fakeDatapath) {
+				o.CNIBinDir = "/nonexistent/cni/bin"
+			},
+			wantErr:     true,
+			wantReason:  agent.ReasonCNIPluginsMissing,
+			wantMessage: "CNI plugins [ptp host-local portmap] are not installed in /nonexistent/cni/bin; install the reference plugins there",
+		},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			name := fmt.Sprintf("r-%d", i)
+			createNNC(t, name, tt.podCIDR, "10.224.0.4", 10)
+			f := newAgent(t, name, tt.mutate)
+			_, err := f.reconcile(t)
+			if (err != nil) != tt.wantErr {
+				t.Errorf("Reconcile error = %v, want error: %v", err, tt.wantErr)
+			}
+			want := &conditionSummary{Status: metav1.ConditionFalse, Reason: tt.wantReason, Message: tt.wantMessage}
+			if diff := cmp.Diff(want, condition(t, name, v1alpha1.NodeProgrammed)); diff != "" {
+				t.Errorf("Programmed (-want +got):\n%s", diff)
+			}
+			_, statErr := os.Stat(filepath.Join(f.confDir, agent.DefaultCNIConfName))
+			if gotCNI := statErr == nil; gotCNI != tt.wantCNI {
+				t.Errorf("CNI configuration written: %v, want %v", gotCNI, tt.wantCNI)
+			}
+			if err := f.agent.Ready(nil); err == nil {
+				t.Error("Ready passes although the datapath was never programmed")
+			}
+		})
+	}
+}
+
+func TestReconcileWithoutItsNodeNetworkConfigWaits(t *testing.T) {
+	f := newAgent(t, "absent", nil)
+	if res, err := f.reconcile(t); err != nil || res.RequeueAfter != 0 {
+		t.Errorf("Reconcile = %+v, %v; want to wait for the watch", res, err)
+	}
+	if calls := f.dp.Calls(); len(calls) != 0 {
+		t.Errorf("datapath programmed without a NodeNetworkConfig: %v", calls)
+	}
+}
+
+func TestTrimForCacheKeepsOnlyWhatTheAgentReads(t *testing.T) {
+	cond := []metav1.Condition{{Type: v1alpha1.NodeAllocated}}
+	mk := func(name string) *v1alpha1.NodeNetworkConfig {
+		return &v1alpha1.NodeNetworkConfig{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: map[string]string{"a": "b"}, ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "m"}}},
+			Status:     v1alpha1.NodeNetworkConfigStatus{PodCIDRs: []string{"10.244.1.0/24"}, Conditions: cond},
+		}
+	}
+	trim := agent.TrimForCache("self")
+	self, _ := trim(mk("self"))
+	peer, _ := trim(mk("peer"))
+	want := []*v1alpha1.NodeNetworkConfig{
+		{ObjectMeta: metav1.ObjectMeta{Name: "self", Annotations: map[string]string{"a": "b"}}, Status: v1alpha1.NodeNetworkConfigStatus{PodCIDRs: []string{"10.244.1.0/24"}, Conditions: cond}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "peer"}, Status: v1alpha1.NodeNetworkConfigStatus{PodCIDRs: []string{"10.244.1.0/24"}}},
+	}
+	if diff := cmp.Diff(want, []*v1alpha1.NodeNetworkConfig{self.(*v1alpha1.NodeNetworkConfig), peer.(*v1alpha1.NodeNetworkConfig)}); diff != "" {
+		t.Errorf("trimmed objects (-want +got):\n%s", diff)
+	}
+}
+
+func TestWriteFileAtomic(t *testing.T) {
+	dir := t.TempDir()
+	for i, tt := range []struct {
+		data        string
+		wantChanged bool
+	}{{"one", true}, {"one", false}, {"two", true}} {
+		changed, err := agent.WriteFileAtomic(dir, "10-x.conflist", []byte(tt.data))
+		if err != nil || changed != tt.wantChanged {
+			t.Errorf("write %d: changed %v, err %v; want changed %v", i, changed, err, tt.wantChanged)
+		}
+	}
+	entries, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if diff := cmp.Diff([]string{"10-x.conflist"}, names); diff != "" {
+		t.Errorf("directory holds (-want +got):\n%s", diff)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "10-x.conflist")); string(got) != "two" {
+		t.Errorf("content = %q, want %q", got, "two")
+	}
+}
+
+func mustPrefixes(s ...string) []netip.Prefix {
+	out := make([]netip.Prefix, len(s))
+	for i, x := range s {
+		out[i] = netip.MustParsePrefix(x)
+	}
+	return out
+}

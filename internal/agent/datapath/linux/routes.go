@@ -1,0 +1,238 @@
+package linux
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/overlaynet/overlaynet/internal/agent/datapath"
+	"github.com/overlaynet/overlaynet/internal/agent/desired"
+)
+
+// ownedRoute is one destination the backend owns: its gateway, and the kernel's routes to
+// it when they were read back (nil when known from memory).
+type ownedRoute struct {
+	dst    netip.Prefix
+	via    netip.Addr
+	kernel []netlink.Route
+}
+
+// syncRoutes makes the owned routes of the main table match want. Incrementally it diffs
+// want against what the previous apply left; in full it diffs against the kernel. Both are
+// sorted by destination, so the diff is one merge walk without allocation: one peer more
+// or less costs one netlink request whatever the number of peers.
+//
+// It adds with NLM_F_EXCL, so a route someone else owns to the same destination is reported,
+// never overwritten, and it deletes with its protocol set, so the kernel refuses to delete a
+// route it does not own.
+func (b *Backend) syncRoutes(ctx context.Context, want []desired.Route, full bool, st *datapath.Stats) error {
+	want = sortedRoutes(want)
+	have := b.routes
+	if full {
+		var err error
+		if have, err = b.readRoutes(); err != nil {
+			b.routesKnown = false
+			return fmt.Errorf("listing owned routes: %w", err)
+		}
+	}
+
+	applied := b.spare[:0]
+	var errs []error
+	fail := func(err error) { errs = append(errs, err) }
+	add := func(r desired.Route) {
+		if err := b.nl.RouteAdd(b.kernelRoute(r.Dst, r.Via)); err != nil {
+			if errors.Is(err, unix.EEXIST) {
+				err = fmt.Errorf("a route to %s that overlaynet does not own exists; leaving it alone", r.Dst)
+			}
+			fail(fmt.Errorf("adding route to %s via %s (node %s): %w", r.Dst, r.Via, r.Node, err))
+			return
+		}
+		st.RoutesAdded++
+		applied = append(applied, ownedRoute{dst: r.Dst, via: r.Via})
+	}
+	remove := func(o ownedRoute) bool {
+		rs := o.kernel
+		if rs == nil {
+			rs = []netlink.Route{*b.kernelRoute(o.dst, o.via)}
+		}
+		ok := true
+		for i := range rs {
+			if err := b.nl.RouteDel(&rs[i]); err != nil && !errors.Is(err, unix.ESRCH) {
+				fail(fmt.Errorf("deleting route to %s: %w", o.dst, err))
+				ok = false
+			}
+		}
+		return ok
+	}
+
+	i, j := 0, 0
+	for n := 0; i < len(want) || j < len(have); n++ {
+		if n%256 == 0 && ctx.Err() != nil {
+			fail(ctx.Err())
+			applied = append(applied, have[j:]...) // left as they were
+			break
+		}
+		c := 0
+		switch {
+		case i == len(want):
+			c = 1
+		case j == len(have):
+			c = -1
+		default:
+			c = desired.ComparePrefix(want[i].Dst, have[j].dst)
+		}
+		switch {
+		case c < 0: // wanted, missing
+			add(want[i])
+			i++
+		case c > 0: // owned, no longer wanted
+			if remove(have[j]) {
+				st.RoutesRemoved++
+			} else {
+				applied = append(applied, ownedRoute{dst: have[j].dst, via: have[j].via})
+			}
+			j++
+		default:
+			r, o := want[i], have[j]
+			i, j = i+1, j+1
+			switch {
+			case len(o.kernel) <= 1 && o.via == r.Via:
+				applied = append(applied, ownedRoute{dst: r.Dst, via: r.Via})
+			case len(o.kernel) <= 1:
+				// The peer's node IP changed: replace atomically.
+				if err := b.nl.RouteReplace(b.kernelRoute(r.Dst, r.Via)); err != nil {
+					fail(fmt.Errorf("replacing route to %s via %s (node %s): %w", r.Dst, r.Via, r.Node, err))
+					applied = append(applied, ownedRoute{dst: o.dst, via: o.via})
+					continue
+				}
+				st.RoutesReplaced++
+				applied = append(applied, ownedRoute{dst: r.Dst, via: r.Via})
+			default:
+				// Duplicated (several metrics): start over with one.
+				remove(o)
+				before := st.RoutesAdded
+				add(r)
+				if st.RoutesAdded > before {
+					st.RoutesAdded--
+					st.RoutesReplaced++
+				}
+			}
+		}
+	}
+	b.spare, b.routes = b.routes[:0], applied
+	b.routesKnown = len(errs) == 0
+	st.Routes = len(applied)
+	return errors.Join(errs...)
+}
+
+// sortedRoutes returns routes sorted by destination with one route per destination,
+// copying only when the input is not already so.
+func sortedRoutes(rs []desired.Route) []desired.Route {
+	ok := true
+	for i := 1; i < len(rs); i++ {
+		if desired.ComparePrefix(rs[i-1].Dst, rs[i].Dst) >= 0 {
+			ok = false
+			break
+		}
+	}
+	if ok {
+		return rs
+	}
+	out := slices.Clone(rs)
+	slices.SortStableFunc(out, func(a, b desired.Route) int { return desired.ComparePrefix(a.Dst, b.Dst) })
+	return slices.CompactFunc(out, func(a, b desired.Route) bool { return a.Dst == b.Dst })
+}
+
+// readRoutes returns the owned routes of the kernel, sorted by destination.
+func (b *Backend) readRoutes() ([]ownedRoute, error) {
+	byDst, err := b.listRoutes()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ownedRoute, 0, len(byDst))
+	for dst, rs := range byDst {
+		out = append(out, ownedRoute{dst: dst, via: gatewayOf(&rs[0]), kernel: rs})
+	}
+	slices.SortFunc(out, func(a, b ownedRoute) int { return desired.ComparePrefix(a.dst, b.dst) })
+	return out, nil
+}
+
+// listRoutes returns the owned routes of the main table, both families, by destination.
+func (b *Backend) listRoutes() (map[netip.Prefix][]netlink.Route, error) {
+	filter := &netlink.Route{Protocol: b.proto, Table: unix.RT_TABLE_MAIN}
+	mask := netlink.RT_FILTER_PROTOCOL | netlink.RT_FILTER_TABLE
+	var lastErr error
+	// A dump interrupted by a concurrent change may be incomplete: read it again.
+	for range 5 {
+		out := map[netip.Prefix][]netlink.Route{}
+		err := b.nl.RouteListFilteredIter(netlink.FAMILY_ALL, filter, mask, func(r netlink.Route) bool {
+			dst := prefixOf(r.Dst, r.Family)
+			out[dst] = append(out[dst], r)
+			return true
+		})
+		if err == nil {
+			return out, nil
+		}
+		if lastErr = err; !errors.Is(err, netlink.ErrDumpInterrupted) {
+			break
+		}
+	}
+	return nil, lastErr
+}
+
+// OwnedRoutes returns the routes the backend owns in the kernel, sorted by destination.
+func (b *Backend) OwnedRoutes() ([]desired.Route, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	owned, err := b.listRoutes()
+	if err != nil {
+		return nil, err
+	}
+	var out []desired.Route
+	for dst, rs := range owned {
+		for i := range rs {
+			out = append(out, desired.Route{Dst: dst, Via: gatewayOf(&rs[i])})
+		}
+	}
+	slices.SortFunc(out, func(a, b desired.Route) int { return desired.ComparePrefix(a.Dst, b.Dst) })
+	return out, nil
+}
+
+// kernelRoute is an owned route of the main table: dst via the peer's node IP, on whatever
+// link reaches it (the node network).
+func (b *Backend) kernelRoute(dst netip.Prefix, via netip.Addr) *netlink.Route {
+	family := unix.AF_INET
+	if dst.Addr().Is6() {
+		family = unix.AF_INET6
+	}
+	return &netlink.Route{
+		Family:   family,
+		Dst:      &net.IPNet{IP: dst.Addr().AsSlice(), Mask: net.CIDRMask(dst.Bits(), dst.Addr().BitLen())},
+		Gw:       via.AsSlice(),
+		Protocol: b.proto,
+		Table:    unix.RT_TABLE_MAIN,
+	}
+}
+
+func prefixOf(n *net.IPNet, family int) netip.Prefix {
+	if n == nil {
+		if family == unix.AF_INET6 {
+			return netip.PrefixFrom(netip.IPv6Unspecified(), 0)
+		}
+		return netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+	}
+	a, _ := netip.AddrFromSlice(n.IP)
+	bits, _ := n.Mask.Size()
+	return netip.PrefixFrom(a.Unmap(), bits)
+}
+
+func gatewayOf(r *netlink.Route) netip.Addr {
+	a, _ := netip.AddrFromSlice(r.Gw)
+	return a.Unmap()
+}

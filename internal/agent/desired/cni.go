@@ -1,0 +1,205 @@
+package desired
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math/bits"
+	"net/netip"
+
+	"github.com/overlaynet/overlaynet/api/v1alpha1"
+)
+
+// CNI defaults.
+const (
+	// DefaultNetworkName is the CNI network name, which host-local also uses as the
+	// directory of its reservations.
+	DefaultNetworkName = "overlaynet"
+	// CNIVersion is the CNI specification version of the configuration.
+	CNIVersion = "1.0.0"
+)
+
+// CNIOptions tune the CNI configuration beyond what the NodeNetworkConfig says.
+type CNIOptions struct {
+	// NetworkName is the CNI network name; DefaultNetworkName when empty.
+	NetworkName string
+	// MTU is the pod interface MTU; 0 leaves the plugin's default (the host's).
+	MTU int
+	// IPAMDataDir is where host-local keeps its reservations; empty leaves the plugin's
+	// default (/var/lib/cni/networks). Tests running several nodes on one host set it.
+	IPAMDataDir string
+}
+
+// CNI is a node's CNI configuration.
+type CNI struct {
+	// Conflist is the configuration list, ready to write into the CNI configuration
+	// directory.
+	Conflist []byte
+	// Ranges are the host-local ranges, one per family.
+	Ranges []Range
+	// Capacity is the number of pods the node can host: the smallest range, since a pod
+	// takes one address of every family.
+	Capacity int
+}
+
+// Range is the part of a block that host-local hands out.
+type Range struct {
+	// Subnet is the node's block.
+	Subnet netip.Prefix
+	// Gateway is the block's first host. ptp puts it on the host side of every pod's
+	// veth, so it is never a pod address.
+	Gateway netip.Addr
+	// Start and End bound the pod addresses, both included.
+	Start, End netip.Addr
+	// Size is the number of addresses from Start to End.
+	Size int
+}
+
+// BuildCNI returns the CNI configuration of a node with these blocks (one per family) and
+// this pod limit: the reference ptp plugin with host-local IPAM, one range set per family,
+// and portmap.
+//
+// R12: each range holds exactly maxPods addresses, from the block's second host on, so that
+// host-local can never hand out more than maxPods addresses on the node, whatever happens
+// to its reservations; a block too small for maxPods is used whole and named in a warning.
+// ptp gets ipMasq false because the agent's nftables rules do the SNAT (R15).
+func BuildCNI(blocks []netip.Prefix, maxPods int, opts CNIOptions) (CNI, []string, error) {
+	if maxPods <= 0 {
+		return CNI{}, nil, fmt.Errorf("maxPods %d is not positive (R12)", maxPods)
+	}
+	name := opts.NetworkName
+	if name == "" {
+		name = DefaultNetworkName
+	}
+	var (
+		out      CNI
+		warnings []string
+		ranges   [][]hostLocalRange
+		routes   []cniRoute
+	)
+	for _, f := range familiesOf(blocks) {
+		block := ofFamily(blocks, f)[0]
+		r, err := podRange(block, maxPods)
+		if err != nil {
+			return CNI{}, nil, err
+		}
+		if r.Size < maxPods {
+			warnings = append(warnings, fmt.Sprintf("block %s holds only %d pod addresses, fewer than maxPods %d (R12)", block, r.Size, maxPods))
+		}
+		if out.Capacity == 0 || r.Size < out.Capacity {
+			out.Capacity = r.Size
+		}
+		out.Ranges = append(out.Ranges, r)
+		ranges = append(ranges, []hostLocalRange{{
+			Subnet:     r.Subnet.String(),
+			RangeStart: r.Start.String(),
+			RangeEnd:   r.End.String(),
+			Gateway:    r.Gateway.String(),
+		}})
+		def := "0.0.0.0/0"
+		if f == v1alpha1.IPv6 {
+			def = "::/0"
+		}
+		routes = append(routes, cniRoute{Dst: def})
+	}
+	conf := conflist{
+		CNIVersion: CNIVersion,
+		Name:       name,
+		Plugins: []any{
+			ptpConf{
+				Type:   "ptp",
+				IPMasq: false,
+				MTU:    opts.MTU,
+				IPAM: hostLocalConf{
+					Type:    "host-local",
+					Ranges:  ranges,
+					Routes:  routes,
+					DataDir: opts.IPAMDataDir,
+				},
+			},
+			portmapConf{Type: "portmap", Capabilities: map[string]bool{"portMappings": true}},
+		},
+	}
+	b, err := json.MarshalIndent(conf, "", "  ")
+	if err != nil {
+		return CNI{}, nil, fmt.Errorf("encoding the CNI configuration: %w", err)
+	}
+	out.Conflist = append(b, '\n')
+	return out, warnings, nil
+}
+
+// podRange returns the range of a block that holds at most maxPods addresses: the network
+// address (and for IPv4 the broadcast address) and the gateway are never handed out.
+func podRange(block netip.Prefix, maxPods int) (Range, error) {
+	block = block.Masked()
+	hostBits := block.Addr().BitLen() - block.Bits()
+	reserved := 3 // network, gateway, broadcast
+	if block.Addr().Is6() {
+		reserved = 2 // subnet-router anycast, gateway
+	}
+	usable := maxPods
+	if hostBits < 31 {
+		usable = min(maxPods, 1<<hostBits-reserved)
+	}
+	if usable < 1 {
+		return Range{}, fmt.Errorf("block %s is too small to hold a pod", block)
+	}
+	gw := block.Addr().Next()
+	start := gw.Next()
+	return Range{
+		Subnet:  block,
+		Gateway: gw,
+		Start:   start,
+		End:     addN(start, uint64(usable-1)),
+		Size:    usable,
+	}, nil
+}
+
+// addN returns a+n, wrapping within the address family.
+func addN(a netip.Addr, n uint64) netip.Addr {
+	b := a.As16()
+	hi, lo := binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
+	lo, carry := bits.Add64(lo, n, 0)
+	hi += carry
+	binary.BigEndian.PutUint64(b[:8], hi)
+	binary.BigEndian.PutUint64(b[8:], lo)
+	out := netip.AddrFrom16(b)
+	if a.Is4() {
+		return out.Unmap()
+	}
+	return out
+}
+
+// The configuration's JSON shape, as the reference plugins read it.
+type (
+	conflist struct {
+		CNIVersion string `json:"cniVersion"`
+		Name       string `json:"name"`
+		Plugins    []any  `json:"plugins"`
+	}
+	ptpConf struct {
+		Type   string        `json:"type"`
+		IPMasq bool          `json:"ipMasq"`
+		MTU    int           `json:"mtu,omitempty"`
+		IPAM   hostLocalConf `json:"ipam"`
+	}
+	hostLocalConf struct {
+		Type    string             `json:"type"`
+		Ranges  [][]hostLocalRange `json:"ranges"`
+		Routes  []cniRoute         `json:"routes"`
+		DataDir string             `json:"dataDir,omitempty"`
+	}
+	hostLocalRange struct {
+		Subnet     string `json:"subnet"`
+		RangeStart string `json:"rangeStart"`
+		RangeEnd   string `json:"rangeEnd"`
+		Gateway    string `json:"gateway"`
+	}
+	cniRoute struct {
+		Dst string `json:"dst"`
+	}
+	portmapConf struct {
+		Type         string          `json:"type"`
+		Capabilities map[string]bool `json:"capabilities"`
+	}
+)

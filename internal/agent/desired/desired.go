@@ -1,0 +1,413 @@
+// Package desired decides what a node agent programs: from its own NodeNetworkConfig and
+// its peers' it computes the routes to peer blocks, the SNAT and pod-ingress policy of every
+// family, and the node's CNI configuration.
+//
+// It is pure: no Kubernetes client, no netlink, no clock. The agent feeds it objects from
+// its cache and hands the result to a datapath backend, so every decision here is
+// table-tested without a node.
+package desired
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"github.com/overlaynet/overlaynet/api/v1alpha1"
+)
+
+// ErrNotAllocated means the node's own NodeNetworkConfig holds no block yet, so there is
+// nothing to program and no CNI configuration to write: pods must not start before the
+// node has addresses to give them.
+var ErrNotAllocated = errors.New("the node holds no pod CIDR yet")
+
+// ErrUnsupportedMode means the node is allocated in a mode this agent does not program:
+// NodeSubnet pods take node-subnet addresses that the node network itself routes (R40, R42).
+var ErrUnsupportedMode = errors.New("the agent programs Overlay and Kubenet nodes only")
+
+// Link-local ranges. Destinations in them are masqueraded even when a non-masquerade
+// range covers them, so that link-local services (a cloud's metadata endpoint at
+// 169.254.169.254) see the node, not a pod address they could not answer (R15).
+var (
+	LinkLocalIPv4 = netip.MustParsePrefix("169.254.0.0/16")
+	LinkLocalIPv6 = netip.MustParsePrefix("fe80::/10")
+)
+
+// Route sends a peer's block to the peer's node IP of the same family: direct on the node
+// network, no encapsulation, so the receiver sees the sender's pod IP (R15).
+type Route struct {
+	// Dst is the peer's block.
+	Dst netip.Prefix
+	// Via is the peer's node IP of Dst's family.
+	Via netip.Addr
+	// Node names the peer; it is for messages only and is not programmed.
+	Node string
+}
+
+// FamilyRules is the SNAT and pod-ingress policy of one IP family. The backend renders it
+// as, in this order:
+//
+//	from PodCIDRs to LinkLocal        -> masquerade
+//	from PodCIDRs to NonMasquerade    -> keep the source
+//	from PodCIDRs to anything else    -> masquerade to the node address (R15)
+//	forwarded to ClusterPodCIDRs, not part of an established or DNATed connection,
+//	  from neither ClusterPodCIDRs nor NodeIPs -> drop (R16)
+type FamilyRules struct {
+	// Family is the IP family.
+	Family v1alpha1.IPFamily
+	// PodCIDRs are this node's blocks of the family: the sources that are masqueraded.
+	PodCIDRs []netip.Prefix
+	// LinkLocal is the family's link-local range, masqueraded before any exception.
+	LinkLocal netip.Prefix
+	// NonMasquerade are the destinations that keep the pod source address, merged: the
+	// controller's nonMasqueradeCIDRs plus the whole pod space, because pod-to-pod
+	// traffic is never translated whatever the list says (R15).
+	NonMasquerade []netip.Prefix
+	// ClusterPodCIDRs is the whole pod space of the family, merged: the controller's
+	// clusterPodCIDRs plus every block in use.
+	ClusterPodCIDRs []netip.Prefix
+	// NodeIPs are the node IPs of every node, this one included: nodes may reach pods
+	// (R17), nothing else outside the pod space may (R16).
+	NodeIPs []netip.Addr
+}
+
+// Datapath is what the backend programs into the node's network namespace.
+type Datapath struct {
+	// Routes holds one route per peer block, sorted by destination.
+	Routes []Route
+	// Families holds the policy of each family of this node, IPv4 first.
+	Families []FamilyRules
+}
+
+// Result is everything the agent applies for one state of the NodeNetworkConfigs.
+type Result struct {
+	// Datapath is the kernel state to program.
+	Datapath Datapath
+	// CNI is the node's CNI configuration.
+	CNI CNI
+	// Warnings name peers or entries that were skipped and why; the agent logs them.
+	Warnings []string
+}
+
+// node is one NodeNetworkConfig's status, parsed.
+type node struct {
+	name     string
+	podCIDRs []netip.Prefix
+	nodeIPs  []netip.Addr
+	// rank orders peers that claim overlapping blocks: the higher rank wins.
+	rank rank
+}
+
+// rank prefers the most recently created NodeNetworkConfig: a stale object whose Node
+// is gone but whose garbage collection is pending loses to the node that was given the
+// block since. Names break ties so that every agent picks the same winner.
+type rank struct {
+	created int64
+	name    string
+}
+
+func (r rank) less(o rank) bool {
+	return r.created < o.created || (r.created == o.created && r.name > o.name)
+}
+
+// Compute returns the datapath and CNI configuration of the node whose NodeNetworkConfig is
+// self, given every NodeNetworkConfig of the cluster (self may be among them; objects being
+// deleted are ignored). It returns ErrNotAllocated while self holds no block.
+func Compute(self *v1alpha1.NodeNetworkConfig, all []v1alpha1.NodeNetworkConfig, opts CNIOptions) (*Result, error) {
+	res := &Result{}
+	warn := func(format string, args ...any) { res.Warnings = append(res.Warnings, fmt.Sprintf(format, args...)) }
+
+	if self.Status.Mode == v1alpha1.ModeNodeSubnet {
+		return nil, fmt.Errorf("NodeNetworkConfig %q is in mode %s: %w", self.Name, self.Status.Mode, ErrUnsupportedMode)
+	}
+	me, err := parseSelf(self, warn)
+	if err != nil {
+		return nil, err
+	}
+	if len(me.podCIDRs) == 0 {
+		return nil, ErrNotAllocated
+	}
+	st := &self.Status
+	cluster, err := parsePrefixes("status.clusterPodCIDRs", st.ClusterPodCIDRs)
+	if err != nil {
+		return nil, fmt.Errorf("NodeNetworkConfig %q: %w", self.Name, err)
+	}
+	nonMasq, err := parsePrefixes("status.nonMasqueradeCIDRs", st.NonMasqueradeCIDRs)
+	if err != nil {
+		return nil, fmt.Errorf("NodeNetworkConfig %q: %w", self.Name, err)
+	}
+
+	peers := make([]node, 0, len(all))
+	for i := range all {
+		n := &all[i]
+		if n.Name == self.Name || !n.DeletionTimestamp.IsZero() {
+			continue
+		}
+		p := parsePeer(n, warn)
+		if len(p.podCIDRs) > 0 {
+			peers = append(peers, p)
+		}
+	}
+	routes, nodeIPs := peerRoutes(me, peers, warn)
+	res.Datapath.Routes = routes
+
+	for _, f := range familiesOf(me.podCIDRs) {
+		fr := FamilyRules{Family: f, LinkLocal: LinkLocalIPv4}
+		if f == v1alpha1.IPv6 {
+			fr.LinkLocal = LinkLocalIPv6
+		}
+		fr.PodCIDRs = ofFamily(me.podCIDRs, f)
+		space := slices.Concat(ofFamily(cluster, f), fr.PodCIDRs)
+		for _, r := range routes {
+			if familyOf(r.Dst.Addr()) == f {
+				space = append(space, r.Dst)
+			}
+		}
+		fr.ClusterPodCIDRs = Merge(space)
+		fr.NonMasquerade = Merge(slices.Concat(ofFamily(nonMasq, f), fr.ClusterPodCIDRs))
+		fr.NodeIPs = sortedAddrs(addrsOfFamily(slices.Concat(me.nodeIPs, nodeIPs), f))
+		res.Datapath.Families = append(res.Datapath.Families, fr)
+	}
+
+	maxPods := st.MaxPods
+	if maxPods <= 0 {
+		maxPods = v1alpha1.DefaultMaxPodsOverlay
+		warn("status.maxPods is unset; limiting the node to the Overlay default of %d pods (R12)", maxPods)
+	}
+	cni, cniWarnings, err := BuildCNI(me.podCIDRs, int(maxPods), opts)
+	if err != nil {
+		return nil, fmt.Errorf("NodeNetworkConfig %q: %w", self.Name, err)
+	}
+	res.CNI = cni
+	res.Warnings = append(res.Warnings, cniWarnings...)
+	return res, nil
+}
+
+// parseSelf parses the node's own status. A malformed own block is an error, not a
+// warning: programming half a node would hand out addresses no route leads to.
+func parseSelf(self *v1alpha1.NodeNetworkConfig, warn func(string, ...any)) (node, error) {
+	n := node{name: self.Name}
+	var err error
+	if n.podCIDRs, err = parsePrefixes("status.podCIDRs", self.Status.PodCIDRs); err != nil {
+		return n, fmt.Errorf("NodeNetworkConfig %q: %w", self.Name, err)
+	}
+	if len(familiesOf(n.podCIDRs)) != len(n.podCIDRs) {
+		return n, fmt.Errorf("NodeNetworkConfig %q: status.podCIDRs %v holds two blocks of one family", self.Name, self.Status.PodCIDRs)
+	}
+	for _, s := range self.Status.NodeIPs {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			warn("own status.nodeIPs entry %q is not an IP address; ignored", s)
+			continue
+		}
+		n.nodeIPs = append(n.nodeIPs, a.Unmap())
+	}
+	return n, nil
+}
+
+// parsePeer parses a peer's status, skipping malformed entries with a warning: one bad
+// peer must not cut the node off from every other.
+func parsePeer(nnc *v1alpha1.NodeNetworkConfig, warn func(string, ...any)) node {
+	n := node{name: nnc.Name, rank: rank{created: nnc.CreationTimestamp.UnixNano(), name: nnc.Name}}
+	for _, s := range nnc.Status.PodCIDRs {
+		p, err := netip.ParsePrefix(s)
+		if err != nil || p != p.Masked() {
+			warn("peer %s: status.podCIDRs entry %q is not a canonical CIDR; no route to it", nnc.Name, s)
+			continue
+		}
+		n.podCIDRs = append(n.podCIDRs, p)
+	}
+	for _, s := range nnc.Status.NodeIPs {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			warn("peer %s: status.nodeIPs entry %q is not an IP address; ignored", nnc.Name, s)
+			continue
+		}
+		n.nodeIPs = append(n.nodeIPs, a.Unmap())
+	}
+	return n
+}
+
+// peerRoutes returns one route per peer block via the peer's node IP of the block's
+// family, sorted by destination, and the node IPs of every peer. A block that overlaps one
+// of this node's blocks is never routed away; of peers whose blocks overlap each other the
+// higher rank wins.
+//
+// CIDRs either nest or are disjoint, so after sorting by address the blocks that overlap
+// form runs under a root that contains the rest: conflicts are resolved inside each run,
+// and the whole costs one sort (5,000 peers, R13).
+func peerRoutes(me node, peers []node, warn func(string, ...any)) ([]Route, []netip.Addr) {
+	type candidate struct {
+		Route
+		// peer indexes peers; -1 for this node's own blocks.
+		peer int
+	}
+	cands := make([]candidate, 0, len(me.podCIDRs)+2*len(peers))
+	for _, p := range me.podCIDRs {
+		cands = append(cands, candidate{Route: Route{Dst: p, Node: me.name}, peer: -1})
+	}
+	ips := make([]netip.Addr, 0, 2*len(peers))
+	for i, p := range peers {
+		ips = append(ips, p.nodeIPs...)
+		for _, dst := range p.podCIDRs {
+			via, ok := firstOfFamily(p.nodeIPs, familyOf(dst.Addr()))
+			if !ok {
+				warn("peer %s has no %s node IP; no route to its block %s", p.name, familyOf(dst.Addr()), dst)
+				continue
+			}
+			cands = append(cands, candidate{Route: Route{Dst: dst, Via: via, Node: p.name}, peer: i})
+		}
+	}
+	slices.SortFunc(cands, func(a, b candidate) int { return ComparePrefix(a.Dst, b.Dst) })
+
+	routes := make([]Route, 0, len(cands))
+	for i := 0; i < len(cands); {
+		j := i + 1
+		for j < len(cands) && cands[i].Dst.Contains(cands[j].Dst.Addr()) {
+			j++
+		}
+		run := cands[i:j]
+		i = j
+		if len(run) == 1 {
+			if run[0].peer >= 0 {
+				routes = append(routes, run[0].Route)
+			}
+			continue
+		}
+		// The node's own blocks first, then peers by rank; each keeps its block unless
+		// it overlaps one kept before it.
+		order := make([]int, len(run))
+		for k := range order {
+			order[k] = k
+		}
+		slices.SortStableFunc(order, func(x, y int) int {
+			a, b := run[x].peer, run[y].peer
+			switch {
+			case a < 0 || b < 0:
+				return cmp.Compare(a, b) // the node's own first
+			case peers[b].rank.less(peers[a].rank):
+				return -1
+			case peers[a].rank.less(peers[b].rank):
+				return 1
+			}
+			return 0
+		})
+		kept := make([]bool, len(run))
+		for _, k := range order {
+			c := run[k]
+			clash := -1
+			for m := range run {
+				if kept[m] && run[m].Dst.Overlaps(c.Dst) {
+					clash = m
+					break
+				}
+			}
+			if clash >= 0 {
+				warn("peer %s claims %s, which overlaps a block of %s; no route to it", c.Node, c.Dst, run[clash].Node)
+				continue
+			}
+			kept[k] = true
+		}
+		for k, c := range run {
+			if kept[k] && c.peer >= 0 {
+				routes = append(routes, c.Route)
+			}
+		}
+	}
+	return routes, ips
+}
+
+// Merge sorts prefixes and drops every one contained in another.
+func Merge(in []netip.Prefix) []netip.Prefix {
+	ps := slices.Clone(in)
+	for i := range ps {
+		ps[i] = ps[i].Masked()
+	}
+	slices.SortFunc(ps, ComparePrefix)
+	out := ps[:0]
+	for _, p := range ps {
+		// Sorted by address then length, a prefix is covered by an earlier one exactly
+		// when the last kept prefix contains its address and is no longer.
+		if n := len(out); n > 0 && out[n-1].Bits() <= p.Bits() && out[n-1].Contains(p.Addr()) {
+			continue
+		}
+		out = append(out, p)
+	}
+	return slices.Clip(out)
+}
+
+// ComparePrefix orders prefixes by family, address, then length.
+func ComparePrefix(a, b netip.Prefix) int {
+	if c := a.Addr().Compare(b.Addr()); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Bits(), b.Bits())
+}
+
+func parsePrefixes(path string, in []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(in))
+	for i, s := range in {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("%s[%d]: %q is not a CIDR", path, i, s)
+		}
+		if p != p.Masked() {
+			return nil, fmt.Errorf("%s[%d]: %s is not canonical, did you mean %s?", path, i, s, p.Masked())
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func familyOf(a netip.Addr) v1alpha1.IPFamily {
+	if a.Unmap().Is4() {
+		return v1alpha1.IPv4
+	}
+	return v1alpha1.IPv6
+}
+
+// familiesOf lists the families present, IPv4 first.
+func familiesOf(ps []netip.Prefix) []v1alpha1.IPFamily {
+	var out []v1alpha1.IPFamily
+	for _, f := range []v1alpha1.IPFamily{v1alpha1.IPv4, v1alpha1.IPv6} {
+		if len(ofFamily(ps, f)) > 0 {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func ofFamily(ps []netip.Prefix, f v1alpha1.IPFamily) []netip.Prefix {
+	var out []netip.Prefix
+	for _, p := range ps {
+		if familyOf(p.Addr()) == f {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func addrsOfFamily(as []netip.Addr, f v1alpha1.IPFamily) []netip.Addr {
+	out := make([]netip.Addr, 0, len(as))
+	for _, a := range as {
+		if familyOf(a) == f {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func firstOfFamily(as []netip.Addr, f v1alpha1.IPFamily) (netip.Addr, bool) {
+	for _, a := range as {
+		if familyOf(a) == f {
+			return a, true
+		}
+	}
+	return netip.Addr{}, false
+}
+
+func sortedAddrs(as []netip.Addr) []netip.Addr {
+	slices.SortFunc(as, netip.Addr.Compare)
+	return slices.Compact(as)
+}

@@ -1,0 +1,360 @@
+package desired
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/overlaynet/overlaynet/api/v1alpha1"
+)
+
+var equateNetip = cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{})
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// nnc builds a NodeNetworkConfig as the controller writes it.
+func nnc(name string, age int, podCIDRs, nodeIPs []string) v1alpha1.NodeNetworkConfig {
+	return v1alpha1.NodeNetworkConfig{
+		ObjectMeta: metav1.ObjectMeta{Name: name, CreationTimestamp: metav1.NewTime(t0.Add(time.Duration(age) * time.Minute))},
+		Status: v1alpha1.NodeNetworkConfigStatus{
+			PodCIDRs:           podCIDRs,
+			NodeIPs:            nodeIPs,
+			MaxPods:            250,
+			ClusterPodCIDRs:    []string{"10.244.0.0/16", "fd12:3456:789a::/64"},
+			NonMasqueradeCIDRs: []string{"10.244.0.0/16", "fd12:3456:789a::/64"},
+		},
+	}
+}
+
+func pfx(s ...string) []netip.Prefix {
+	out := make([]netip.Prefix, len(s))
+	for i, x := range s {
+		out[i] = netip.MustParsePrefix(x)
+	}
+	return out
+}
+
+func addrs(s ...string) []netip.Addr {
+	out := make([]netip.Addr, len(s))
+	for i, x := range s {
+		out[i] = netip.MustParseAddr(x)
+	}
+	return out
+}
+
+func route(dst, via, node string) Route {
+	return Route{Dst: netip.MustParsePrefix(dst), Via: netip.MustParseAddr(via), Node: node}
+}
+
+var (
+	dual1 = nnc("node-1", 0, []string{"10.244.1.0/24", "fd12:3456:789a::100/120"}, []string{"10.224.0.4", "fd10:224::4"})
+	dual2 = nnc("node-2", 1, []string{"10.244.2.0/24", "fd12:3456:789a::200/120"}, []string{"10.224.0.5", "fd10:224::5"})
+	dual3 = nnc("node-3", 2, []string{"10.244.3.0/24", "fd12:3456:789a::300/120"}, []string{"10.224.0.6", "fd10:224::6"})
+)
+
+func TestComputeRoutes(t *testing.T) {
+	deleting := dual3
+	deleting.DeletionTimestamp = &metav1.Time{Time: t0}
+	v4only2 := nnc("node-2", 1, []string{"10.244.2.0/24", "fd12:3456:789a::200/120"}, []string{"10.224.0.5"})
+	stale := nnc("node-old", 0, []string{"10.244.2.0/24"}, []string{"10.224.0.9"})
+	greedy := nnc("node-x", 5, []string{"10.244.0.0/23"}, []string{"10.224.0.9"})
+	bad := nnc("node-bad", 1, []string{"10.244.2.7/24", "not-a-cidr", "10.244.5.0/24"}, []string{"10.224.0.7", "bogus"})
+
+	tests := []struct {
+		name         string
+		all          []v1alpha1.NodeNetworkConfig
+		wantRoutes   []Route
+		wantWarnings []string
+	}{
+		{
+			name: "R15 one route per peer block via the peer's node IP of the same family",
+			all:  []v1alpha1.NodeNetworkConfig{dual1, dual2, dual3},
+			wantRoutes: []Route{
+				route("10.244.2.0/24", "10.224.0.5", "node-2"),
+				route("10.244.3.0/24", "10.224.0.6", "node-3"),
+				route("fd12:3456:789a::200/120", "fd10:224::5", "node-2"),
+				route("fd12:3456:789a::300/120", "fd10:224::6", "node-3"),
+			},
+		},
+		{
+			name: "a peer being deleted gets no route",
+			all:  []v1alpha1.NodeNetworkConfig{dual1, dual2, deleting},
+			wantRoutes: []Route{
+				route("10.244.2.0/24", "10.224.0.5", "node-2"),
+				route("fd12:3456:789a::200/120", "fd10:224::5", "node-2"),
+			},
+		},
+		{
+			name:         "a peer without a node IP of a family gets no route for that family's block",
+			all:          []v1alpha1.NodeNetworkConfig{dual1, v4only2},
+			wantRoutes:   []Route{route("10.244.2.0/24", "10.224.0.5", "node-2")},
+			wantWarnings: []string{"peer node-2 has no IPv6 node IP; no route to its block fd12:3456:789a::200/120"},
+		},
+		{
+			name:         "of two peers claiming one block the newer wins (a stale object awaiting garbage collection loses)",
+			all:          []v1alpha1.NodeNetworkConfig{dual1, stale, dual2},
+			wantRoutes:   []Route{route("10.244.2.0/24", "10.224.0.5", "node-2"), route("fd12:3456:789a::200/120", "fd10:224::5", "node-2")},
+			wantWarnings: []string{"peer node-old claims 10.244.2.0/24, which overlaps a block of node-2; no route to it"},
+		},
+		{
+			name:         "a peer block overlapping the node's own block is never routed away, whatever its age",
+			all:          []v1alpha1.NodeNetworkConfig{dual1, greedy},
+			wantWarnings: []string{"peer node-x claims 10.244.0.0/23, which overlaps a block of node-1; no route to it"},
+		},
+		{
+			name:       "a peer's malformed entries are skipped and the rest kept",
+			all:        []v1alpha1.NodeNetworkConfig{dual1, bad},
+			wantRoutes: []Route{route("10.244.5.0/24", "10.224.0.7", "node-bad")},
+			wantWarnings: []string{
+				`peer node-bad: status.podCIDRs entry "10.244.2.7/24" is not a canonical CIDR; no route to it`,
+				`peer node-bad: status.podCIDRs entry "not-a-cidr" is not a canonical CIDR; no route to it`,
+				`peer node-bad: status.nodeIPs entry "bogus" is not an IP address; ignored`,
+			},
+		},
+		{
+			name: "a peer not yet allocated gets no route",
+			all:  []v1alpha1.NodeNetworkConfig{dual1, nnc("node-new", 9, nil, []string{"10.224.0.8"})},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Compute(&dual1, tt.all, CNIOptions{})
+			if err != nil {
+				t.Fatalf("Compute: %v", err)
+			}
+			if diff := cmp.Diff(tt.wantRoutes, got.Datapath.Routes, equateNetip, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("routes (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.wantWarnings, got.Warnings, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("warnings (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestComputeFamilyRules(t *testing.T) {
+	extra := dual1
+	extra.Status.NonMasqueradeCIDRs = []string{"10.244.0.0/16", "10.250.0.0/16", "169.254.0.0/16", "fd12:3456:789a::/64"}
+	narrow := dual1
+	narrow.Status.NonMasqueradeCIDRs = nil
+	narrow.Status.ClusterPodCIDRs = nil
+	v4 := nnc("node-1", 0, []string{"10.244.1.0/24"}, []string{"10.224.0.4"})
+	v4.Status.ClusterPodCIDRs = []string{"10.244.0.0/16"}
+	v4.Status.NonMasqueradeCIDRs = []string{"10.244.0.0/16"}
+
+	tests := []struct {
+		name string
+		self v1alpha1.NodeNetworkConfig
+		all  []v1alpha1.NodeNetworkConfig
+		want []FamilyRules
+	}{
+		{
+			name: "R15 R16 dual-stack: per family, own blocks masqueraded except to the pod space, every node IP allowed",
+			self: dual1,
+			all:  []v1alpha1.NodeNetworkConfig{dual1, dual2, dual3},
+			want: []FamilyRules{
+				{
+					Family: v1alpha1.IPv4, PodCIDRs: pfx("10.244.1.0/24"), LinkLocal: LinkLocalIPv4,
+					NonMasquerade: pfx("10.244.0.0/16"), ClusterPodCIDRs: pfx("10.244.0.0/16"),
+					NodeIPs: addrs("10.224.0.4", "10.224.0.5", "10.224.0.6"),
+				},
+				{
+					Family: v1alpha1.IPv6, PodCIDRs: pfx("fd12:3456:789a::100/120"), LinkLocal: LinkLocalIPv6,
+					NonMasquerade: pfx("fd12:3456:789a::/64"), ClusterPodCIDRs: pfx("fd12:3456:789a::/64"),
+					NodeIPs: addrs("fd10:224::4", "fd10:224::5", "fd10:224::6"),
+				},
+			},
+		},
+		{
+			name: "IPv4-only node has IPv4 rules only",
+			self: v4,
+			all:  []v1alpha1.NodeNetworkConfig{v4},
+			want: []FamilyRules{{
+				Family: v1alpha1.IPv4, PodCIDRs: pfx("10.244.1.0/24"), LinkLocal: LinkLocalIPv4,
+				NonMasquerade: pfx("10.244.0.0/16"), ClusterPodCIDRs: pfx("10.244.0.0/16"),
+				NodeIPs: addrs("10.224.0.4"),
+			}},
+		},
+		{
+			name: "R54 extra non-masquerade ranges are kept; link-local stays listed and is masqueraded first by rule order",
+			self: extra,
+			all:  []v1alpha1.NodeNetworkConfig{extra},
+			want: []FamilyRules{
+				{
+					Family: v1alpha1.IPv4, PodCIDRs: pfx("10.244.1.0/24"), LinkLocal: LinkLocalIPv4,
+					NonMasquerade:   pfx("10.244.0.0/16", "10.250.0.0/16", "169.254.0.0/16"),
+					ClusterPodCIDRs: pfx("10.244.0.0/16"), NodeIPs: addrs("10.224.0.4"),
+				},
+				{
+					Family: v1alpha1.IPv6, PodCIDRs: pfx("fd12:3456:789a::100/120"), LinkLocal: LinkLocalIPv6,
+					NonMasquerade: pfx("fd12:3456:789a::/64"), ClusterPodCIDRs: pfx("fd12:3456:789a::/64"),
+					NodeIPs: addrs("fd10:224::4"),
+				},
+			},
+		},
+		{
+			name: "R15 pod-to-pod is never masqueraded even when the status lists no pod space: every known block joins it",
+			self: narrow,
+			all:  []v1alpha1.NodeNetworkConfig{narrow, dual2},
+			want: []FamilyRules{
+				{
+					Family: v1alpha1.IPv4, PodCIDRs: pfx("10.244.1.0/24"), LinkLocal: LinkLocalIPv4,
+					NonMasquerade:   pfx("10.244.1.0/24", "10.244.2.0/24"),
+					ClusterPodCIDRs: pfx("10.244.1.0/24", "10.244.2.0/24"),
+					NodeIPs:         addrs("10.224.0.4", "10.224.0.5"),
+				},
+				{
+					Family: v1alpha1.IPv6, PodCIDRs: pfx("fd12:3456:789a::100/120"), LinkLocal: LinkLocalIPv6,
+					NonMasquerade:   pfx("fd12:3456:789a::100/120", "fd12:3456:789a::200/120"),
+					ClusterPodCIDRs: pfx("fd12:3456:789a::100/120", "fd12:3456:789a::200/120"),
+					NodeIPs:         addrs("fd10:224::4", "fd10:224::5"),
+				},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Compute(&tt.self, tt.all, CNIOptions{})
+			if err != nil {
+				t.Fatalf("Compute: %v", err)
+			}
+			if diff := cmp.Diff(tt.want, got.Datapath.Families, equateNetip); diff != "" {
+				t.Errorf("family rules (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestComputeErrors(t *testing.T) {
+	unallocated := nnc("node-1", 0, nil, []string{"10.224.0.4"})
+	malformed := nnc("node-1", 0, []string{"10.244.1.1/24"}, nil)
+	twoV4 := nnc("node-1", 0, []string{"10.244.1.0/24", "10.244.2.0/24"}, nil)
+	nodeSubnet := dual1
+	nodeSubnet.Status.Mode = v1alpha1.ModeNodeSubnet
+	badCluster := dual1
+	badCluster.Status.ClusterPodCIDRs = []string{"10.244.0.0/33"}
+
+	tests := []struct {
+		name    string
+		self    v1alpha1.NodeNetworkConfig
+		wantIs  error
+		wantMsg string
+	}{
+		{name: "a node without a block is not allocated yet", self: unallocated, wantIs: ErrNotAllocated},
+		{name: "R40 a NodeSubnet node is not this agent's to program", self: nodeSubnet, wantIs: ErrUnsupportedMode},
+		{name: "a non-canonical own block is an error", self: malformed, wantMsg: "did you mean 10.244.1.0/24"},
+		{name: "two own blocks of one family is an error", self: twoV4, wantMsg: "two blocks of one family"},
+		{name: "a malformed clusterPodCIDRs entry is an error", self: badCluster, wantMsg: `"10.244.0.0/33" is not a CIDR`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Compute(&tt.self, nil, CNIOptions{})
+			if err == nil {
+				t.Fatal("Compute succeeded, want an error")
+			}
+			if tt.wantIs != nil && !errors.Is(err, tt.wantIs) {
+				t.Errorf("error %v is not %v", err, tt.wantIs)
+			}
+			if !strings.Contains(err.Error(), tt.wantMsg) {
+				t.Errorf("error %q does not contain %q", err, tt.wantMsg)
+			}
+		})
+	}
+}
+
+func TestMerge(t *testing.T) {
+	tests := []struct {
+		name string
+		in   []netip.Prefix
+		want []netip.Prefix
+	}{
+		{name: "contained prefixes are dropped", in: pfx("10.244.1.0/24", "10.244.0.0/16", "10.244.0.0/16"), want: pfx("10.244.0.0/16")},
+		{name: "disjoint prefixes are sorted and kept", in: pfx("10.250.0.0/16", "10.244.0.0/16"), want: pfx("10.244.0.0/16", "10.250.0.0/16")},
+		{name: "families are kept apart", in: pfx("fd00::/8", "10.0.0.0/8"), want: pfx("10.0.0.0/8", "fd00::/8")},
+		{name: "empty stays empty", in: nil, want: []netip.Prefix{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, Merge(tt.in), equateNetip, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("Merge (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestComputeResolvesNestedClaims(t *testing.T) {
+	self := nnc("node-1", 0, []string{"10.244.1.0/24"}, []string{"10.224.0.4"})
+	wide := func(age int) v1alpha1.NodeNetworkConfig {
+		return nnc("node-wide", age, []string{"10.244.4.0/23"}, []string{"10.224.0.9"})
+	}
+	a := nnc("node-a", 5, []string{"10.244.4.0/24"}, []string{"10.224.0.5"})
+	b := nnc("node-b", 5, []string{"10.244.5.0/24"}, []string{"10.224.0.6"})
+	tests := []struct {
+		name         string
+		all          []v1alpha1.NodeNetworkConfig
+		wantRoutes   []Route
+		wantWarnings []string
+	}{
+		{
+			name: "an older wide block loses to the newer blocks inside it, which do not clash with each other",
+			all:  []v1alpha1.NodeNetworkConfig{self, wide(1), a, b},
+			wantRoutes: []Route{
+				route("10.244.4.0/24", "10.224.0.5", "node-a"),
+				route("10.244.5.0/24", "10.224.0.6", "node-b"),
+			},
+			wantWarnings: []string{"peer node-wide claims 10.244.4.0/23, which overlaps a block of node-a; no route to it"},
+		},
+		{
+			name:       "a newer wide block wins over the older blocks inside it",
+			all:        []v1alpha1.NodeNetworkConfig{self, wide(9), a, b},
+			wantRoutes: []Route{route("10.244.4.0/23", "10.224.0.9", "node-wide")},
+			wantWarnings: []string{
+				"peer node-a claims 10.244.4.0/24, which overlaps a block of node-wide; no route to it",
+				"peer node-b claims 10.244.5.0/24, which overlaps a block of node-wide; no route to it",
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Compute(&self, tt.all, CNIOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.wantRoutes, got.Datapath.Routes, equateNetip); diff != "" {
+				t.Errorf("routes (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.wantWarnings, got.Warnings, cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
+				t.Errorf("warnings (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// BenchmarkCompute5000Peers measures the pure part of every reconcile at R13's scale: the
+// datapath and CNI configuration of one node from 5,000 NodeNetworkConfigs.
+func BenchmarkCompute5000Peers(b *testing.B) {
+	all := make([]v1alpha1.NodeNetworkConfig, 5000)
+	for i := range all {
+		all[i] = nnc(fmt.Sprintf("node-%d", i), i,
+			[]string{fmt.Sprintf("10.%d.%d.0/24", 128+i/256, i%256), fmt.Sprintf("fd12:3456:789a::%x:%x/120", i>>8, (i&0xff)<<8)},
+			[]string{fmt.Sprintf("10.224.%d.%d", i/250, i%250+4), fmt.Sprintf("fd10:224::%x", i+4)})
+		all[i].Status.ClusterPodCIDRs = []string{"10.128.0.0/9", "fd12:3456:789a::/64"}
+		all[i].Status.NonMasqueradeCIDRs = all[i].Status.ClusterPodCIDRs
+	}
+	for b.Loop() {
+		res, err := Compute(&all[0], all, CNIOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(res.Datapath.Routes) != 2*4999 {
+			b.Fatalf("%d routes, want %d", len(res.Datapath.Routes), 2*4999)
+		}
+	}
+}

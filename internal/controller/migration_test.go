@@ -1,0 +1,169 @@
+package controller_test
+
+import (
+	"context"
+	"net/netip"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/overlaynet/overlaynet/api/v1alpha1"
+)
+
+// fakeAgents reports Programmed for the current generation of every NNC, as the node
+// agents would, until ctx ends.
+func fakeAgents(ctx context.Context) {
+	defer GinkgoRecover()
+	for ctx.Err() == nil {
+		list := &v1.NodeNetworkConfigList{}
+		if err := k8s.List(ctx, list); err == nil {
+			for i := range list.Items {
+				nnc := &list.Items[i]
+				c := meta.FindStatusCondition(nnc.Status.Conditions, v1.NodeProgrammed)
+				if c != nil && c.ObservedGeneration == nnc.Generation {
+					continue
+				}
+				meta.SetStatusCondition(&nnc.Status.Conditions, metav1.Condition{Type: v1.NodeProgrammed,
+					Status: metav1.ConditionTrue, Reason: "Programmed", Message: "test agent", ObservedGeneration: nnc.Generation})
+				_ = k8s.Status().Update(ctx, nnc) // conflicts are retried on the next pass
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func getCluster(g Gomega) *v1.OverlayCluster {
+	ovc := &v1.OverlayCluster{}
+	g.Expect(k8s.Get(ctx, client.ObjectKey{Name: v1.ClusterName}, ovc)).To(Succeed())
+	return ovc
+}
+
+var _ = Describe("Kubenet", func() {
+	BeforeEach(reset)
+
+	It("R31 allocates 400 of 401 nodes, keeps one waiting with the reason, and publishes routes that match the NNCs", func() {
+		stop := startManager(nil)
+		defer stop()
+		createCluster(func(s *v1.OverlayClusterSpec) {
+			s.Mode = v1.ModeKubenet
+			s.PodCIDRs = []string{"10.128.0.0/14"}
+		})
+		createNodes(0, 401)
+		Eventually(func(g Gomega) {
+			a := observe(g)
+			g.Expect(a.nncs).To(HaveLen(401))
+			allocated := map[string]string{}
+			waiting := 0
+			for name, nnc := range a.nncs {
+				c := meta.FindStatusCondition(nnc.Status.Conditions, v1.NodeAllocated)
+				g.Expect(c).NotTo(BeNil())
+				if c.Status == metav1.ConditionTrue {
+					g.Expect(nnc.Status.MaxPods).To(Equal(int32(110)), "R32 default")
+					allocated[name] = nnc.Status.PodCIDRs[0]
+					continue
+				}
+				waiting++
+				g.Expect(c.Reason).To(Equal(v1.ReasonRouteLimit))
+				g.Expect(c.Message).To(ContainSubstring("limit of 400 routes"))
+				g.Expect(c.Message).To(ContainSubstring("R31"))
+			}
+			g.Expect(allocated).To(HaveLen(400))
+			g.Expect(waiting).To(Equal(1))
+
+			ovc := getCluster(g)
+			g.Expect(ovc.Status.RouteTable).NotTo(BeNil())
+			g.Expect(ovc.Status.RouteTable.Routes).To(Equal(int32(400)))
+			g.Expect(ovc.Status.RouteTable.Limit).To(Equal(int32(400)))
+			g.Expect(ovc.Status.RouteTable.Entries).To(HaveLen(400))
+			for _, rt := range ovc.Status.RouteTable.Entries {
+				g.Expect(allocated[rt.Node]).To(Equal(rt.Destination), "route of %s", rt.Node)
+				g.Expect(rt.NextHop).To(Equal(a.nncs[rt.Node].Status.NodeIPs[0]))
+			}
+		}).Should(Succeed())
+	})
+
+	It("R34 gives a dual-stack Kubenet node an IPv6 block 16 bits longer than the IPv6 pod CIDR", func() {
+		stop := startManager(nil)
+		defer stop()
+		createCluster(func(s *v1.OverlayClusterSpec) {
+			s.Mode = v1.ModeKubenet
+			s.IPFamilies = []v1.IPFamily{v1.IPv4, v1.IPv6}
+		})
+		createNodes(0, 3)
+		Eventually(func(g Gomega) {
+			a := expectSettled(g, 2, 3)
+			for _, nnc := range a.nncs {
+				g.Expect(netip.MustParsePrefix(nnc.Status.PodCIDRs[1]).Bits()).To(Equal(64 + 16))
+			}
+		}).Should(Succeed())
+	})
+})
+
+var _ = Describe("Migration", func() {
+	BeforeEach(reset)
+
+	It("R51 moves a running Kubenet cluster of 50 nodes to Overlay, keeping every IPv4 block and retiring the route table", func() {
+		stop := startManager(nil)
+		defer stop()
+		createCluster(func(s *v1.OverlayClusterSpec) {
+			s.Mode = v1.ModeKubenet
+			s.AdditionalNonMasqueradeCIDRs = []string{"192.168.0.0/16"}
+		})
+		createNodes(0, 50)
+		var before allocation
+		Eventually(func(g Gomega) {
+			before = expectSettled(g, 1, 50)
+			g.Expect(getCluster(g).Status.RouteTable.Routes).To(Equal(int32(50)))
+		}).Should(Succeed())
+
+		By("changing spec.mode to Overlay")
+		ovc := getCluster(Default)
+		ovc.Spec.Mode = v1.ModeOverlay
+		Expect(k8s.Update(ctx, ovc)).To(Succeed())
+		Eventually(func(g Gomega) {
+			ovc := getCluster(g)
+			c := meta.FindStatusCondition(ovc.Status.Conditions, v1.ClusterMigrating)
+			g.Expect(c).NotTo(BeNil())
+			g.Expect(c.Status).To(Equal(metav1.ConditionTrue))
+			g.Expect(c.Message).To(ContainSubstring("R54"), "extra non-masquerade ranges are warned about")
+			g.Expect(ovc.Status.Mode).To(Equal(v1.ModeKubenet), "nodes run Kubenet until the agents programmed Overlay")
+			g.Expect(ovc.Status.RouteTable).NotTo(BeNil(), "the route table stays until the migration completes")
+			evs := &eventsv1.EventList{}
+			g.Expect(k8s.List(ctx, evs)).To(Succeed())
+			g.Expect(evs.Items).To(ContainElement(HaveField("Reason", "ExtraNonMasqueradeRanges")))
+		}).Should(Succeed())
+
+		By("letting the agents program the new mode")
+		actx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go fakeAgents(actx)
+		Eventually(func(g Gomega) {
+			ovc := getCluster(g)
+			c := meta.FindStatusCondition(ovc.Status.Conditions, v1.ClusterMigrating)
+			g.Expect(c).NotTo(BeNil())
+			g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
+			g.Expect(c.Reason).To(Equal("MigrationComplete"))
+			g.Expect(ovc.Status.Mode).To(Equal(v1.ModeOverlay))
+			g.Expect(ovc.Status.RouteTable).To(BeNil(), "R51: the route table is retired")
+			a := expectSettled(g, 1, 50)
+			for name, nnc := range a.nncs {
+				g.Expect(nnc.Status.PodCIDRs).To(Equal(before.nncs[name].Status.PodCIDRs), "R51: block of %s moved", name)
+				g.Expect(nnc.Spec.Mode).To(Equal(v1.ModeOverlay))
+				g.Expect(nnc.Status.MaxPods).To(Equal(int32(250)))
+			}
+		}).Should(Succeed())
+
+		By("refusing the way back (R52)")
+		ovc = getCluster(Default)
+		ovc.Spec.Mode = v1.ModeKubenet
+		err := k8s.Update(ctx, ovc)
+		Expect(apierrors.IsInvalid(err)).To(BeTrue(), "got %v", err)
+		Expect(err.Error()).To(ContainSubstring("R52"))
+	})
+})
