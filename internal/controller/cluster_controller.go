@@ -179,7 +179,11 @@ func (r *ClusterReconciler) setCondition(ovc *v1.OverlayCluster, typ string, ok 
 	if ok {
 		status = metav1.ConditionTrue
 	}
-	prev := meta.FindStatusCondition(ovc.Status.Conditions, typ)
+	// A copy: SetStatusCondition updates the slice element in place.
+	var prev *metav1.Condition
+	if c := meta.FindStatusCondition(ovc.Status.Conditions, typ); c != nil {
+		prev = c.DeepCopy()
+	}
 	meta.SetStatusCondition(&ovc.Status.Conditions, metav1.Condition{
 		Type: typ, Status: status, Reason: reason, Message: msg, ObservedGeneration: ovc.Generation,
 	})

@@ -22,7 +22,7 @@ type problem struct {
 
 // Validator checks a spec against the rulebook and returns one message per violation, each
 // naming its rule. Admission (CEL) already refused what it can; this catches the rest.
-type Validator func(spec *v1.OverlayClusterSpec) []string
+type Validator func(ctx context.Context, ovc *v1.OverlayCluster) []string
 
 // ClusterState is the resolved OverlayCluster shared by the reconcilers. It re-resolves only
 // when the object's generation changes, and keeps the allocator's pools in step with it.
@@ -72,7 +72,7 @@ func (s *ClusterState) Current(ctx context.Context) (*netconf.Config, *problem, 
 	key := fmt.Sprintf("%s/%d", ovc.UID, ovc.Generation)
 	if key != s.key {
 		s.key = key
-		s.resolve(ovc)
+		s.resolve(ctx, ovc)
 	}
 	if s.cfg != nil {
 		// Cheap when nothing changed; rebuilds the pools after a Load.
@@ -87,14 +87,14 @@ func (s *ClusterState) Current(ctx context.Context) (*netconf.Config, *problem, 
 	return s.cfg, s.prob, nil
 }
 
-func (s *ClusterState) resolve(ovc *v1.OverlayCluster) {
+func (s *ClusterState) resolve(ctx context.Context, ovc *v1.OverlayCluster) {
 	cfg, err := netconf.Resolve(&ovc.Spec)
 	if err != nil {
 		s.prob = &problem{v1.ReasonInvalidConfig, err.Error()}
 		return
 	}
 	if s.Validate != nil {
-		if msgs := s.Validate(&ovc.Spec); len(msgs) > 0 {
+		if msgs := s.Validate(ctx, ovc); len(msgs) > 0 {
 			s.prob = &problem{v1.ReasonInvalidConfig, joinMessages(msgs)}
 			return
 		}

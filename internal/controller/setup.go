@@ -29,7 +29,8 @@ const DefaultWorkers = 16
 type Options struct {
 	// Workers is the number of concurrent node reconciles.
 	Workers int
-	// Validate is the rulebook the controller applies beyond admission; nil for none.
+	// Validate is the rulebook the controller applies beyond admission; nil means
+	// Rulebook, the project's own.
 	Validate Validator
 }
 
@@ -37,6 +38,13 @@ type Options struct {
 func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	if opts.Workers <= 0 {
 		opts.Workers = DefaultWorkers
+	}
+	if opts.Validate == nil {
+		rules, err := Rulebook(mgr.GetConfig(), mgr.GetClient())
+		if err != nil {
+			return err
+		}
+		opts.Validate = rules
 	}
 	alloc := NewAllocator()
 	state := &ClusterState{Reader: mgr.GetClient(), Alloc: alloc, Validate: opts.Validate}
@@ -81,6 +89,8 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 			UpdateFunc: func(event.UpdateEvent) bool { return false },
 		})).
 		Watches(&v1.BlockClaim{}, toCluster).
+		// Agents reporting Programmed complete a migration.
+		Watches(&v1.NodeNetworkConfig{}, toCluster).
 		Complete(cluster)
 }
 

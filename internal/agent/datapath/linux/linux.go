@@ -62,6 +62,8 @@ type Backend struct {
 	routesKnown   bool
 	// nft is what the last Apply left in the table; nil when unknown.
 	nft *nftState
+	// local is true when ns is the process's own namespace: no setns needed.
+	local bool
 	// forwarding holds the families whose forwarding sysctl is known to be on.
 	forwarding map[string]bool
 }
@@ -76,12 +78,20 @@ func New(ns netns.NsHandle, opts Options) (*Backend, error) {
 		return nil, fmt.Errorf("duplicating the network namespace handle: %w", err)
 	}
 	own := netns.NsHandle(fd)
-	nl, err := netlink.NewHandleAt(own, unix.NETLINK_ROUTE)
+	// In its own namespace (the DaemonSet case) the backend opens plain sockets: joining
+	// a namespace needs CAP_SYS_ADMIN, which the agent does not have.
+	local := isCurrent(own)
+	var nl *netlink.Handle
+	if local {
+		nl, err = netlink.NewHandle(unix.NETLINK_ROUTE)
+	} else {
+		nl, err = netlink.NewHandleAt(own, unix.NETLINK_ROUTE)
+	}
 	if err != nil {
 		_ = own.Close()
 		return nil, fmt.Errorf("opening a netlink socket in the network namespace: %w", err)
 	}
-	b := &Backend{ns: own, nl: nl, proto: opts.RouteProtocol, table: opts.TableName, forwarding: map[string]bool{}}
+	b := &Backend{ns: own, local: local, nl: nl, proto: opts.RouteProtocol, table: opts.TableName, forwarding: map[string]bool{}}
 	if b.proto == 0 {
 		b.proto = RouteProtocol
 	}

@@ -20,6 +20,11 @@ import (
 func InNetNS(ns netns.NsHandle, fn func() error) error { return inNetNS(ns, fn) }
 
 func inNetNS(ns netns.NsHandle, fn func() error) error {
+	// Entering a namespace needs CAP_SYS_ADMIN even when it is the caller's own. The
+	// agent runs in the host namespace with NET_ADMIN only, so it must not try.
+	if isCurrent(ns) {
+		return fn()
+	}
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -62,4 +67,14 @@ func ensureSysctl(key, value string) error {
 		return fmt.Errorf("setting %s to %s: %w", path, value, err)
 	}
 	return nil
+}
+
+// isCurrent reports whether ns is the network namespace of the calling process.
+func isCurrent(ns netns.NsHandle) bool {
+	self, err := netns.GetFromPath("/proc/self/ns/net")
+	if err != nil {
+		return false
+	}
+	defer self.Close()
+	return self.Equal(ns)
 }

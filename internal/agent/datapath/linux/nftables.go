@@ -100,7 +100,11 @@ func shapeOf(fams []desired.FamilyRules) []desired.FamilyRules {
 }
 
 func (b *Backend) conn() (*nftables.Conn, error) {
-	c, err := nftables.New(nftables.WithNetNSFd(int(b.ns)), nftables.WithSockOptions(largeSendBuffer))
+	opts := []nftables.ConnOption{nftables.WithSockOptions(largeSendBuffer)}
+	if !b.local {
+		opts = append(opts, nftables.WithNetNSFd(int(b.ns)))
+	}
+	c, err := nftables.New(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("opening an nftables connection: %w", err)
 	}
