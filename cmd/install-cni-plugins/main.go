@@ -11,13 +11,14 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/overlaynet/overlaynet/internal/fsutil"
 )
 
 // defaultPlugins are the plugins the agent's CNI configuration names (internal/agent).
@@ -72,33 +73,5 @@ func installOne(srcPath, dir, name string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	dstPath := filepath.Join(dir, name)
-	if cur, err := os.ReadFile(dstPath); err == nil && bytes.Equal(cur, data) {
-		if fi, err := os.Stat(dstPath); err == nil && fi.Mode().Perm() == 0o755 {
-			return false, nil
-		}
-	}
-	f, err := os.CreateTemp(dir, "."+name+".tmp-*")
-	if err != nil {
-		return false, err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // a no-op once renamed
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(0o755)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return false, err
-	}
-	if err := os.Rename(tmp, dstPath); err != nil {
-		return false, err
-	}
-	return true, nil
+	return fsutil.WriteFileAtomic(dir, name, data, 0o755)
 }
