@@ -105,9 +105,15 @@ func TestPodNetworkInNamespaces(t *testing.T) {
 	for _, sc := range []struct {
 		name string
 		dual bool
-	}{{"IPv4", false}, {"dual-stack", true}} {
+		mode v1alpha1.NetworkMode
+	}{
+		{"IPv4", false, v1alpha1.ModeOverlay},
+		{"dual-stack", true, v1alpha1.ModeOverlay},
+		// Kubenet routes and NATs like Overlay (R30, R31), then migrates live (R51).
+		{"Kubenet then Overlay", false, v1alpha1.ModeKubenet},
+	} {
 		t.Run(sc.name, func(t *testing.T) {
-			runScenario(t, binDir, sc.dual)
+			runScenario(t, binDir, sc.dual, sc.mode)
 		})
 	}
 }
@@ -122,7 +128,7 @@ type cluster struct {
 	pods     map[string][]*topology.Pod // by node
 }
 
-func runScenario(t *testing.T, binDir string, dual bool) {
+func runScenario(t *testing.T, binDir string, dual bool, mode v1alpha1.NetworkMode) {
 	g := newG(t)
 	ctx := context.Background()
 	t.Cleanup(func() {
@@ -157,6 +163,7 @@ func runScenario(t *testing.T, binDir string, dual bool) {
 	ovc := &v1alpha1.OverlayCluster{
 		ObjectMeta: metav1.ObjectMeta{Name: v1alpha1.ClusterName},
 		Spec: v1alpha1.OverlayClusterSpec{
+			Mode:       mode,
 			IPFamilies: c.families,
 			VNetCIDRs:  []string{vnet4.String()},
 			// A custom masquerade list that exempts link-local destinations: the agent
@@ -345,6 +352,61 @@ func runScenario(t *testing.T, binDir string, dual bool) {
 	t.Run("the agent never touched the route and table it does not own", func(t *testing.T) {
 		foreign.check(newG(t))
 	})
+
+	if mode == v1alpha1.ModeKubenet {
+		t.Run("R51 a live Kubenet to Overlay migration keeps every block and pod-to-pod connectivity", func(t *testing.T) {
+			c.migrateToOverlay(t, []*topology.Host{node1, node3})
+		})
+	}
+}
+
+// migrateToOverlay switches the cluster to Overlay and proves that the migration completes
+// (every node allocated and programmed, route table retired), that no block moved, and
+// that pods on the given nodes still reach each other with their own addresses.
+func (c *cluster) migrateToOverlay(t *testing.T, nodes []*topology.Host) {
+	g := newG(t)
+	ctx := context.Background()
+	before := map[string][]string{}
+	for _, h := range nodes {
+		before[h.Name] = c.nnc(g, h.Name).Status.PodCIDRs
+	}
+	g.Eventually(func(g Gomega) {
+		ovc := &v1alpha1.OverlayCluster{}
+		g.Expect(c.env.Client.Get(ctx, types.NamespacedName{Name: v1alpha1.ClusterName}, ovc)).To(Succeed())
+		g.Expect(ovc.Status.RouteTable).NotTo(BeNil(), "Kubenet publishes its route table (R31)")
+		g.Expect(ovc.Status.RouteTable.Entries).To(HaveLen(len(nodes)))
+		ovc.Spec.Mode = v1alpha1.ModeOverlay
+		g.Expect(c.env.Client.Update(ctx, ovc)).To(Succeed())
+	}).Should(Succeed())
+	g.Eventually(func(g Gomega) {
+		ovc := &v1alpha1.OverlayCluster{}
+		g.Expect(c.env.Client.Get(ctx, types.NamespacedName{Name: v1alpha1.ClusterName}, ovc)).To(Succeed())
+		m := meta.FindStatusCondition(ovc.Status.Conditions, v1alpha1.ClusterMigrating)
+		g.Expect(m).NotTo(BeNil())
+		g.Expect(m.Reason).To(Equal("MigrationComplete"), m.Message)
+		g.Expect(ovc.Status.Mode).To(Equal(v1alpha1.ModeOverlay))
+		g.Expect(ovc.Status.RouteTable).To(BeNil(), "the route table is retired")
+		for _, h := range nodes {
+			nnc := c.nnc(g, h.Name)
+			g.Expect(nnc.Spec.Mode).To(Equal(v1alpha1.ModeOverlay))
+			g.Expect(nnc.Status.PodCIDRs).To(Equal(before[h.Name]), "R51: the block of %s moved", h.Name)
+			p := meta.FindStatusCondition(nnc.Status.Conditions, v1alpha1.NodeProgrammed)
+			g.Expect(p).NotTo(BeNil())
+			g.Expect(p.ObservedGeneration).To(Equal(nnc.Generation), "%s programmed the Overlay generation", h.Name)
+		}
+	}).Should(Succeed())
+	for _, h := range nodes {
+		for _, peer := range nodes {
+			if peer == h {
+				continue
+			}
+			from, to := c.pods[h.Name][0], c.pods[peer.Name][0]
+			src, dst := from.IP(familyAddr(v1alpha1.IPv4)), to.IP(familyAddr(v1alpha1.IPv4))
+			g.Eventually(func() (netip.Addr, error) {
+				return topology.Probe(ctx, from.NS, dst, probeTimeout)
+			}).Should(Equal(src), "after the migration: %s (%s) -> %s (%s)", from.Name, src, to.Name, dst)
+		}
+	}
 }
 
 // newG returns a Gomega whose Eventually waits long enough for a loaded CI machine.
