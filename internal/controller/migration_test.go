@@ -7,6 +7,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -165,5 +166,37 @@ var _ = Describe("Migration", func() {
 		err := k8s.Update(ctx, ovc)
 		Expect(apierrors.IsInvalid(err)).To(BeTrue(), "got %v", err)
 		Expect(err.Error()).To(ContainSubstring("R52"))
+	})
+})
+
+var _ = Describe("The rulebook in the controller", func() {
+	BeforeEach(reset)
+
+	It("R50 reports ConfigValid=False, naming the rule and the node, for a NodeSubnet to Overlay move with a Windows node on docker", func() {
+		stop := startManager(nil)
+		defer stop()
+		createCluster(func(s *v1.OverlayClusterSpec) {
+			s.Mode = v1.ModeNodeSubnet
+			s.VNetCIDRs = []string{"10.1.0.0/16"}
+		})
+		n := newNode(0)
+		Expect(k8s.Create(ctx, n)).To(Succeed())
+		n.Status.NodeInfo = corev1.NodeSystemInfo{OperatingSystem: "windows", ContainerRuntimeVersion: "docker://20.10.9"}
+		n.Status.Addresses = newNode(0).Status.Addresses
+		Expect(k8s.Status().Update(ctx, n)).To(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(getCluster(g).Status.Mode).To(Equal(v1.ModeNodeSubnet))
+		}).Should(Succeed())
+
+		ovc := getCluster(Default)
+		ovc.Spec.Mode = v1.ModeOverlay
+		Expect(k8s.Update(ctx, ovc)).To(Succeed())
+		Eventually(func(g Gomega) {
+			c := meta.FindStatusCondition(getCluster(g).Status.Conditions, v1.ClusterConfigValid)
+			g.Expect(c).NotTo(BeNil())
+			g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
+			g.Expect(c.Message).To(ContainSubstring("R50"))
+			g.Expect(c.Message).To(ContainSubstring(nodeName(0)))
+		}).Should(Succeed())
 	})
 })
