@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/overlaynet/overlaynet/api/v1alpha1"
@@ -37,6 +38,16 @@ func fakeAgents(ctx context.Context) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// updateCluster changes the OverlayCluster's spec, retrying when the controller's status
+// writes race with it; any other error is returned.
+func updateCluster(mutate func(*v1.OverlayClusterSpec)) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		ovc := getCluster(Default)
+		mutate(&ovc.Spec)
+		return k8s.Update(ctx, ovc)
+	})
 }
 
 func getCluster(g Gomega) *v1.OverlayCluster {
@@ -124,9 +135,7 @@ var _ = Describe("Migration", func() {
 		}).Should(Succeed())
 
 		By("changing spec.mode to Overlay")
-		ovc := getCluster(Default)
-		ovc.Spec.Mode = v1.ModeOverlay
-		Expect(k8s.Update(ctx, ovc)).To(Succeed())
+		Expect(updateCluster(func(s *v1.OverlayClusterSpec) { s.Mode = v1.ModeOverlay })).To(Succeed())
 		Eventually(func(g Gomega) {
 			ovc := getCluster(g)
 			c := meta.FindStatusCondition(ovc.Status.Conditions, v1.ClusterMigrating)
@@ -161,9 +170,7 @@ var _ = Describe("Migration", func() {
 		}).Should(Succeed())
 
 		By("refusing the way back (R52)")
-		ovc = getCluster(Default)
-		ovc.Spec.Mode = v1.ModeKubenet
-		err := k8s.Update(ctx, ovc)
+		err := updateCluster(func(s *v1.OverlayClusterSpec) { s.Mode = v1.ModeKubenet })
 		Expect(apierrors.IsInvalid(err)).To(BeTrue(), "got %v", err)
 		Expect(err.Error()).To(ContainSubstring("R52"))
 	})
@@ -188,9 +195,7 @@ var _ = Describe("The rulebook in the controller", func() {
 			g.Expect(getCluster(g).Status.Mode).To(Equal(v1.ModeNodeSubnet))
 		}).Should(Succeed())
 
-		ovc := getCluster(Default)
-		ovc.Spec.Mode = v1.ModeOverlay
-		Expect(k8s.Update(ctx, ovc)).To(Succeed())
+		Expect(updateCluster(func(s *v1.OverlayClusterSpec) { s.Mode = v1.ModeOverlay })).To(Succeed())
 		Eventually(func(g Gomega) {
 			c := meta.FindStatusCondition(getCluster(g).Status.Conditions, v1.ClusterConfigValid)
 			g.Expect(c).NotTo(BeNil())

@@ -137,10 +137,7 @@ var _ = Describe("Allocation", func() {
 
 		By("appending a CIDR: the waiting node gets a block at once and no other block moves")
 		before := observe(Default)
-		ovc := &v1.OverlayCluster{}
-		Expect(k8s.Get(ctx, client.ObjectKey{Name: "default"}, ovc)).To(Succeed())
-		ovc.Spec.AdditionalPodCIDRs = []string{"10.245.0.0/16"}
-		Expect(k8s.Update(ctx, ovc)).To(Succeed())
+		Expect(updateCluster(func(s *v1.OverlayClusterSpec) { s.AdditionalPodCIDRs = []string{"10.245.0.0/16"} })).To(Succeed())
 		Eventually(func(g Gomega) {
 			a := expectSettled(g, 1, 257)
 			g.Expect(a.nncs[waiting].Status.PodCIDRs).To(Equal([]string{"10.245.0.0/24"}))
@@ -261,9 +258,7 @@ var _ = Describe("Allocation", func() {
 		Expect(holder).NotTo(BeEmpty(), "the third node takes the block of the appended CIDR")
 
 		ovc := &v1.OverlayCluster{}
-		Expect(k8s.Get(ctx, client.ObjectKey{Name: "default"}, ovc)).To(Succeed())
-		ovc.Spec.AdditionalPodCIDRs = nil
-		if err := k8s.Update(ctx, ovc); err != nil {
+		if err := updateCluster(func(s *v1.OverlayClusterSpec) { s.AdditionalPodCIDRs = nil }); err != nil {
 			Skip("admission refuses the removal already: " + err.Error())
 		}
 		Eventually(func(g Gomega) {
