@@ -412,3 +412,24 @@ func (a *Allocator) Waiting() []string {
 	}
 	return out
 }
+
+// ClaimedAddrs returns the single addresses (/32 claims) claimed inside subnet: NodeSubnet
+// reservations.
+func (a *Allocator) ClaimedAddrs(subnet netip.Prefix) map[netip.Addr]bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := map[netip.Addr]bool{}
+	for _, rec := range a.claims {
+		if rec.block.Bits() == rec.block.Addr().BitLen() && subnet.Contains(rec.block.Addr()) {
+			out[rec.block.Addr()] = true
+		}
+	}
+	return out
+}
+
+// Holder returns the UID of the Node holding a claim, or "".
+func (a *Allocator) Holder(name string) string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.claims[name].nodeUID
+}

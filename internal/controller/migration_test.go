@@ -3,6 +3,7 @@ package controller_test
 import (
 	"context"
 	"net/netip"
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -202,6 +203,100 @@ var _ = Describe("The rulebook in the controller", func() {
 			g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
 			g.Expect(c.Message).To(ContainSubstring("R50"))
 			g.Expect(c.Message).To(ContainSubstring(nodeName(0)))
+		}).Should(Succeed())
+	})
+})
+
+// reservedAddrs expands an NNC's reservedIPs (addresses, CIDRs and first-last ranges).
+func reservedAddrs(g Gomega, entries []string) []netip.Addr {
+	var out []netip.Addr
+	for _, e := range entries {
+		switch {
+		case strings.Contains(e, "/"):
+			p := netip.MustParsePrefix(e)
+			for a := p.Addr(); p.Contains(a); a = a.Next() {
+				out = append(out, a)
+			}
+		case strings.Contains(e, "-"):
+			ends := strings.SplitN(e, "-", 2)
+			last := netip.MustParseAddr(ends[1])
+			for a := netip.MustParseAddr(ends[0]); a.Compare(last) <= 0; a = a.Next() {
+				out = append(out, a)
+			}
+		default:
+			out = append(out, netip.MustParseAddr(e))
+		}
+	}
+	return out
+}
+
+var _ = Describe("NodeSubnet", func() {
+	BeforeEach(reset)
+
+	It("R41 reserves 30 addresses for exactly 8 nodes of a /24, none the cloud's or a node's, and the 9th waits; R50 then migrates them to Overlay", func() {
+		stop := startManager(nil)
+		defer stop()
+		createCluster(func(s *v1.OverlayClusterSpec) {
+			s.Mode = v1.ModeNodeSubnet
+			s.VNetCIDRs = []string{"10.1.0.0/16"}
+			s.NodePools = []v1.NodePool{{Name: "all", SubnetCIDR: "10.1.0.0/24"}}
+		})
+		createNodes(0, 9)
+		subnet := netip.MustParsePrefix("10.1.0.0/24")
+		Eventually(func(g Gomega) {
+			a := observe(g)
+			g.Expect(a.nncs).To(HaveLen(9))
+			nodeIPs := map[netip.Addr]bool{}
+			for _, n := range a.nodes {
+				for _, ad := range n.Status.Addresses {
+					nodeIPs[netip.MustParseAddr(ad.Address)] = true
+				}
+			}
+			owner := map[netip.Addr]string{}
+			allocated, waiting := 0, 0
+			for name, nnc := range a.nncs {
+				c := meta.FindStatusCondition(nnc.Status.Conditions, v1.NodeAllocated)
+				g.Expect(c).NotTo(BeNil())
+				if c.Status != metav1.ConditionTrue {
+					waiting++
+					g.Expect(c.Reason).To(Equal(v1.ReasonSubnetExhausted))
+					g.Expect(c.Message).To(ContainSubstring("R41"))
+					continue
+				}
+				allocated++
+				g.Expect(nnc.Status.MaxPods).To(Equal(int32(30)), "R41 default")
+				g.Expect(nnc.Status.PodCIDRs).To(BeEmpty())
+				addrs := reservedAddrs(g, nnc.Status.ReservedIPs)
+				g.Expect(addrs).To(HaveLen(30))
+				for _, ad := range addrs {
+					g.Expect(subnet.Contains(ad)).To(BeTrue())
+					g.Expect(ad.As4()[3]).To(BeNumerically(">=", 4), "R40: %s is the cloud's", ad)
+					g.Expect(ad.As4()[3]).To(BeNumerically("<", 255), "R40: %s is the broadcast address", ad)
+					g.Expect(nodeIPs[ad]).To(BeFalse(), "R40: %s is a node's own address", ad)
+					g.Expect(owner).NotTo(HaveKey(ad), "B4: %s reserved twice", ad)
+					owner[ad] = name
+				}
+				g.Expect(nnc.Status.NonMasqueradeCIDRs).To(ContainElement("10.1.0.0/16"), "R42: traffic inside the VNet keeps the pod IP")
+			}
+			g.Expect(allocated).To(Equal(8))
+			g.Expect(waiting).To(Equal(1))
+		}).Should(Succeed())
+
+		By("migrating to Overlay: every node ends with a block and no reservation")
+		Expect(updateCluster(func(s *v1.OverlayClusterSpec) { s.Mode = v1.ModeOverlay })).To(Succeed())
+		actx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go fakeAgents(actx)
+		Eventually(func(g Gomega) {
+			a := expectSettled(g, 1, 9)
+			for _, nnc := range a.nncs {
+				g.Expect(nnc.Status.ReservedIPs).To(BeEmpty())
+				g.Expect(nnc.Status.Mode).To(Equal(v1.ModeOverlay))
+			}
+			for _, c := range a.claims {
+				g.Expect(netip.MustParsePrefix(c.Spec.Block).Bits()).To(Equal(24), "reservation %s not released", c.Spec.Block)
+			}
+			g.Expect(getCluster(g).Status.Mode).To(Equal(v1.ModeOverlay))
 		}).Should(Succeed())
 	})
 })

@@ -36,6 +36,8 @@ type NodeReconciler struct {
 	Alloc *Allocator
 	// Clusters resolves the OverlayCluster into its configuration.
 	Clusters *ClusterState
+	// subnetMu serialises NodeSubnet reservations within this process.
+	subnetMu sync.Mutex
 	// written remembers this process's last NNC write per node, so that a cache which
 	// has not caught up with it is not mistaken for the truth (expectations).
 	written sync.Map // node name -> *v1.NodeNetworkConfig
@@ -143,8 +145,7 @@ func (r *NodeReconciler) reconcileNormal(ctx context.Context, node *corev1.Node)
 			setAllocated(desired, metav1.ConditionFalse, problem.reason, problem.message)
 		}
 	case cfg.Mode == v1.ModeNodeSubnet:
-		setAllocated(desired, metav1.ConditionFalse, "ModeNotSupported",
-			"NodeSubnet allocation is not implemented by this version of overlaynet")
+		waitErr = r.reserveAddresses(ctx, node, cfg, desired)
 	default:
 		start := time.Now()
 		waitErr = r.allocateBlocks(ctx, node, nnc, cfg, desired)
@@ -291,6 +292,7 @@ func (r *NodeReconciler) allocateBlocks(ctx context.Context, node *corev1.Node, 
 		return fail
 	}
 	r.Alloc.Unwait(node.Name)
+	desired.ReservedIPs = nil // node-subnet reservations end with the Overlay block (R50)
 	desired.PodCIDRs = make([]string, len(blocks))
 	for i, b := range blocks {
 		desired.PodCIDRs[i] = b.String()
@@ -408,6 +410,10 @@ func (r *NodeReconciler) dropExtraClaims(ctx context.Context, node *corev1.Node,
 	}
 	for f, blocks := range r.Alloc.ClaimsOf(string(node.UID)) {
 		for _, b := range blocks {
+			reservation := b.Bits() == b.Addr().BitLen()
+			if st.Mode == v1.ModeNodeSubnet && reservation {
+				continue // the node's reserved pod addresses
+			}
 			if !slices.Contains(st.PodCIDRs, b.String()) {
 				ctrl.LoggerFrom(ctx).V(1).Info("Releasing an extra block claim", "block", b, "family", f)
 				if err := r.deleteClaim(ctx, ClaimRef{Name: ClaimName(b), NodeUID: string(node.UID)}); err != nil {
