@@ -300,3 +300,40 @@ var _ = Describe("NodeSubnet", func() {
 		}).Should(Succeed())
 	})
 })
+
+var _ = Describe("A migration interrupted by a manager restart", func() {
+	BeforeEach(reset)
+
+	It("R51 resumes and completes without duplicates or moved blocks", func() {
+		stop1 := startManager(nil)
+		createCluster(func(s *v1.OverlayClusterSpec) { s.Mode = v1.ModeKubenet })
+		createNodes(0, 30)
+		var before allocation
+		Eventually(func(g Gomega) { before = expectSettled(g, 1, 30) }).Should(Succeed())
+		Expect(updateCluster(func(s *v1.OverlayClusterSpec) { s.Mode = v1.ModeOverlay })).To(Succeed())
+		Eventually(func(g Gomega) {
+			c := meta.FindStatusCondition(getCluster(g).Status.Conditions, v1.ClusterMigrating)
+			g.Expect(c).NotTo(BeNil())
+			g.Expect(c.Status).To(Equal(metav1.ConditionTrue))
+		}).Should(Succeed())
+
+		By("stopping the manager mid-migration and starting a new one")
+		stop1()
+		stop2 := startManager(nil)
+		defer stop2()
+		actx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go fakeAgents(actx)
+		Eventually(func(g Gomega) {
+			ovc := getCluster(g)
+			g.Expect(ovc.Status.Mode).To(Equal(v1.ModeOverlay))
+			c := meta.FindStatusCondition(ovc.Status.Conditions, v1.ClusterMigrating)
+			g.Expect(c).NotTo(BeNil())
+			g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
+			a := expectSettled(g, 1, 30)
+			for name, nnc := range a.nncs {
+				g.Expect(nnc.Status.PodCIDRs).To(Equal(before.nncs[name].Status.PodCIDRs), "R51: block of %s moved", name)
+			}
+		}).Should(Succeed())
+	})
+})
