@@ -55,6 +55,8 @@ type Allocator struct {
 	pools map[v1.IPFamily]*ipam.Pool
 	// poolsKey identifies the configuration the pools were built from.
 	poolsKey string
+	// synced is what Sync found when it built the pools for poolsKey.
+	synced SyncResult
 	// waiting are the names of nodes that could not get a block; they are reconciled
 	// again as soon as space appears.
 	waiting map[string]struct{}
@@ -248,8 +250,6 @@ type SyncResult struct {
 	// a CIDR holding blocks was removed or narrowed. The pool keeps those CIDRs, so nothing
 	// is released, and the change is reported as refused.
 	Stranded map[v1.IPFamily][]netip.Prefix
-	// Grew is true when a pool gained space, so waiting nodes should be retried.
-	Grew bool
 }
 
 // Sync makes the pools match the specs. Growth (an appended CIDR, or a CIDR widened to a
@@ -269,7 +269,7 @@ func (a *Allocator) Sync(specs []PoolSpec) (SyncResult, error) {
 	}
 	key := strings.Join(keys, ";")
 	if key == a.poolsKey {
-		return res, nil
+		return a.synced, nil
 	}
 	old := a.pools
 	a.pools = map[v1.IPFamily]*ipam.Pool{}
@@ -300,12 +300,9 @@ func (a *Allocator) Sync(specs []PoolSpec) (SyncResult, error) {
 				_ = pool.Occupy(rec.block) // a block under an exclusion stays unused: ErrExcluded
 			}
 		}
-		if op := old[ps.Family]; op == nil || op.Usage().Free.Cmp(pool.Usage().Free) < 0 {
-			res.Grew = true
-		}
 		a.pools[ps.Family] = pool
 	}
-	a.poolsKey = key
+	a.poolsKey, a.synced = key, res
 	return res, nil
 }
 

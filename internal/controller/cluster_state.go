@@ -80,9 +80,7 @@ func (s *ClusterState) Current(ctx context.Context) (*netconf.Config, *problem, 
 		if err != nil {
 			return nil, nil, err
 		}
-		if len(res.Stranded) > 0 || s.sync.Stranded == nil {
-			s.sync = res
-		}
+		s.sync = res
 	}
 	return s.cfg, s.prob, nil
 }
@@ -106,7 +104,6 @@ func (s *ClusterState) resolve(ctx context.Context, ovc *v1.OverlayCluster) {
 		return
 	}
 	s.cfg, s.prob = cfg, nil
-	s.sync = SyncResult{}
 }
 
 // Stranded returns the blocks that a removed or narrowed pod CIDR still holds.
