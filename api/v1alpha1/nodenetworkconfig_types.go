@@ -70,6 +70,11 @@ type NodeNetworkConfigStatus struct {
 	// +optional
 	ReservedIPs []string `json:"reservedIPs,omitempty"`
 
+	// nodeSubnet is the node subnet the reservedIPs belong to (NodeSubnet): the node agent
+	// hands pods their addresses with its prefix length.
+	// +optional
+	NodeSubnet string `json:"nodeSubnet,omitempty"`
+
 	// nodeIPs are the node's InternalIP addresses, one per family in ipFamilies order.
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=2

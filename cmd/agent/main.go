@@ -33,6 +33,7 @@ func main() {
 		metricsAddr  string
 		resyncPeriod time.Duration
 		mtu          int
+		ipamDataDir  string
 	)
 	flag.StringVar(&nodeName, "node-name", os.Getenv("NODE_NAME"), "The node this agent runs on (default $NODE_NAME, from the downward API).")
 	flag.StringVar(&cniConfDir, "cni-conf-dir", agent.DefaultCNIConfDir, "The container runtime's CNI configuration directory.")
@@ -41,6 +42,7 @@ func main() {
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "The address of the metrics endpoint (for example :8083); 0 disables it.")
 	flag.DurationVar(&resyncPeriod, "resync-period", agent.DefaultResyncPeriod, "Interval of full resyncs that read the kernel back and repair drift.")
 	flag.IntVar(&mtu, "mtu", 0, "MTU of pod interfaces; 0 keeps the plugin's default.")
+	flag.StringVar(&ipamDataDir, "ipam-data-dir", "", "Where host-local keeps the pods' addresses; empty keeps its default, "+agent.DefaultIPAMDataDir+". The agent reads it to keep pods that outlive a migration working.")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse() // --kubeconfig is registered by controller-runtime
@@ -79,7 +81,7 @@ func main() {
 		CNIConfDir:   cniConfDir,
 		CNIBinDir:    cniBinDir,
 		ResyncPeriod: resyncPeriod,
-		CNI:          desired.CNIOptions{MTU: mtu},
+		CNI:          desired.CNIOptions{MTU: mtu, IPAMDataDir: ipamDataDir},
 	})
 	if err != nil {
 		log.Error(err, "Unable to set up the agent")

@@ -40,6 +40,9 @@ const (
 	DefaultCNIConfName       = "10-overlaynet.conflist"
 	DefaultResyncPeriod      = 5 * time.Minute
 	DefaultStatusMinInterval = 30 * time.Second
+	// LegacyRecheckPeriod is how often the agent rereads the pods' addresses while pods
+	// hold addresses from an earlier mode.
+	LegacyRecheckPeriod = 30 * time.Second
 	// FieldManager owns the Programmed condition, and only it, in server-side apply.
 	FieldManager = "overlaynet-agent"
 )
@@ -178,14 +181,17 @@ func (a *Agent) Reconcile(ctx context.Context, _ reconcile.Request) (ctrl.Result
 		return ctrl.Result{}, err
 	}
 
-	want, err := desired.Compute(self, all.Items, a.opts.CNI)
+	leases, err := readLeases(LeaseDir(a.opts.CNI))
+	if err != nil {
+		// Only pods left from an earlier mode depend on the leases: program the rest.
+		log.Error(err, "Reading the pods' addresses; pods that kept an address from an earlier mode may lose connectivity")
+	}
+	want, err := desired.Compute(self, all.Items, leases, a.opts.CNI)
 	switch {
 	case errors.Is(err, desired.ErrNotAllocated):
 		log.V(1).Info("Waiting for the node's pod CIDRs")
 		return a.report(ctx, self, notProgrammed(self, ReasonWaitingForAllocation,
 			"Waiting for the controller to allocate the node's pod CIDRs"), false)
-	case errors.Is(err, desired.ErrUnsupportedMode):
-		return a.report(ctx, self, notProgrammed(self, ReasonUnsupportedMode, err.Error()), false)
 	case err != nil:
 		// A malformed own status is fixed by the controller, whose write wakes us.
 		return a.report(ctx, self, notProgrammed(self, ReasonInvalidAllocation, err.Error()), false)
@@ -197,6 +203,11 @@ func (a *Agent) Reconcile(ctx context.Context, _ reconcile.Request) (ctrl.Result
 	if err := errors.Join(progErr, err); err != nil {
 		// The error requeues with backoff; the backend retries a failed part in full.
 		return ctrl.Result{}, err
+	}
+	if hasLegacy(&want.Datapath) {
+		// Pods that kept an address from an earlier mode come and go without an API
+		// event: look at the leases again soon, so that a stale claim does not linger.
+		nextResync = min(nextResync, LegacyRecheckPeriod)
 	}
 	if res.RequeueAfter == 0 || nextResync < res.RequeueAfter {
 		res.RequeueAfter = max(nextResync, time.Second)
@@ -214,9 +225,10 @@ func (a *Agent) program(ctx context.Context, self *v1alpha1.NodeNetworkConfig, w
 	a.mu.Unlock()
 
 	st, dpErr := a.opts.Datapath.Apply(ctx, &want.Datapath, full)
-	if st.RoutesAdded+st.RoutesRemoved+st.RoutesReplaced+st.NodeIPsChanged > 0 || st.TableWritten {
+	if st.RoutesAdded+st.RoutesRemoved+st.RoutesReplaced+st.NodeIPsChanged+st.ProxyChanged > 0 || st.TableWritten {
 		log.Info("Programmed datapath", "full", st.Full, "routes", st.Routes, "added", st.RoutesAdded,
-			"removed", st.RoutesRemoved, "replaced", st.RoutesReplaced, "nodeIPsChanged", st.NodeIPsChanged, "rules", st.Rules)
+			"removed", st.RoutesRemoved, "replaced", st.RoutesReplaced, "nodeIPsChanged", st.NodeIPsChanged, "rules", st.Rules,
+			"proxyNeighbors", st.ProxyNeighbors, "proxyChanged", st.ProxyChanged)
 	}
 	// The CNI configuration is written even when a route failed: one unreachable peer
 	// must not keep every pod off this node.
@@ -241,6 +253,15 @@ func (a *Agent) program(ctx context.Context, self *v1alpha1.NodeNetworkConfig, w
 		a.programmed = true
 	}
 	return cond, a.opts.ResyncPeriod - time.Since(a.lastFull), err
+}
+
+func hasLegacy(dp *desired.Datapath) bool {
+	for _, f := range dp.Families {
+		if len(f.LegacySources) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // Ready is a readiness check that passes once the node's datapath has been programmed.

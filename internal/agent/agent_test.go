@@ -44,6 +44,7 @@ func TestMain(m *testing.M) {
 type fakeDatapath struct {
 	mu    sync.Mutex
 	calls []fakeCall
+	last  desired.Datapath
 	err   error
 }
 
@@ -56,7 +57,14 @@ func (f *fakeDatapath) Apply(_ context.Context, dp *desired.Datapath, full bool)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, fakeCall{Routes: len(dp.Routes), Full: full})
-	return datapath.Stats{Routes: len(dp.Routes), Rules: 10, Full: full}, f.err
+	f.last = *dp
+	return datapath.Stats{Routes: len(dp.Routes), Rules: 10, ProxyNeighbors: len(dp.Proxy.Addrs), Full: full}, f.err
+}
+
+func (f *fakeDatapath) Last() desired.Datapath {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.last
 }
 
 func (f *fakeDatapath) Calls() []fakeCall {
@@ -127,15 +135,17 @@ type fixture struct {
 	agent   *agent.Agent
 	dp      *fakeDatapath
 	confDir string
+	ipamDir string
 }
 
 func newAgent(t *testing.T, node string, mutate func(*agent.Options, *fakeDatapath)) *fixture {
 	t.Helper()
-	f := &fixture{dp: &fakeDatapath{}, confDir: t.TempDir()}
+	f := &fixture{dp: &fakeDatapath{}, confDir: t.TempDir(), ipamDir: t.TempDir()}
 	opts := agent.Options{
 		NodeName:          node,
 		Datapath:          f.dp,
 		CNIConfDir:        f.confDir,
+		CNI:               desired.CNIOptions{IPAMDataDir: f.ipamDir},
 		StatusMinInterval: time.Nanosecond,
 	}
 	if mutate != nil {
@@ -167,7 +177,7 @@ func TestReconcileProgramsWritesCNIAndReportsOnlyItsCondition(t *testing.T) {
 	}
 	want := &conditionSummary{
 		Status: metav1.ConditionTrue, Reason: agent.ReasonProgrammed,
-		Message: "Programmed 1 routes to peer blocks and 10 nftables rules; CNI configuration hands out up to 10 pod addresses per family from 10.244.1.0/24",
+		Message: "Programmed 1 routes to peer blocks, 10 nftables rules and 0 proxy neighbours; CNI configuration hands out up to 10 pod addresses per family from 10.244.1.0/24",
 	}
 	if diff := cmp.Diff(want, condition(t, "a-1", v1alpha1.NodeProgrammed)); diff != "" {
 		t.Errorf("Programmed (-want +got):\n%s", diff)
@@ -175,7 +185,7 @@ func TestReconcileProgramsWritesCNIAndReportsOnlyItsCondition(t *testing.T) {
 	if c := condition(t, "a-1", v1alpha1.NodeAllocated); c == nil || c.Status != metav1.ConditionTrue {
 		t.Errorf("the controller's Allocated condition was clobbered: %+v", c)
 	}
-	wantConf, _, _ := desired.BuildCNI(mustPrefixes("10.244.1.0/24"), 10, desired.CNIOptions{})
+	wantConf, _, _ := desired.BuildCNI(mustPrefixes("10.244.1.0/24"), 10, desired.CNIOptions{IPAMDataDir: f.ipamDir})
 	got, err := os.ReadFile(filepath.Join(f.confDir, agent.DefaultCNIConfName))
 	if err != nil {
 		t.Fatalf("reading the CNI configuration: %v", err)
@@ -294,19 +304,105 @@ func TestReconcileWithoutItsNodeNetworkConfigWaits(t *testing.T) {
 	}
 }
 
+// TestReconcileNodeSubnet programs a NodeSubnet node (R40–R42): the CNI configuration hands
+// out the reservation, the node answers for it on its uplink, and the message says so.
+func TestReconcileNodeSubnet(t *testing.T) {
+	nnc := createNNC(t, "ns-1", "", "10.224.0.4", 10)
+	nnc.Status.Mode = v1alpha1.ModeNodeSubnet
+	nnc.Status.ReservedIPs = []string{"10.224.0.8/30", "10.224.0.12-10.224.0.17"}
+	nnc.Status.NodeSubnet = "10.224.0.0/24"
+	nnc.Status.NonMasqueradeCIDRs = []string{"10.224.0.0/16"}
+	meta.SetStatusCondition(&nnc.Status.Conditions, metav1.Condition{Type: v1alpha1.NodeAllocated, Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonAllocated, Message: "Allocated"})
+	if err := env.Client.Status().Update(context.Background(), nnc); err != nil {
+		t.Fatal(err)
+	}
+	f := newAgent(t, "ns-1", nil)
+	if _, err := f.reconcile(t); err != nil {
+		t.Fatalf("Reconcile: %v", err)
+	}
+	want := &conditionSummary{
+		Status: metav1.ConditionTrue, Reason: agent.ReasonProgrammed,
+		Message: "Programmed 0 routes to peer blocks, 10 nftables rules and 10 proxy neighbours; CNI configuration hands out up to 10 pod addresses per family from the 10 reserved addresses of node subnet 10.224.0.0/24",
+	}
+	if diff := cmp.Diff(want, condition(t, "ns-1", v1alpha1.NodeProgrammed)); diff != "" {
+		t.Errorf("Programmed (-want +got):\n%s", diff)
+	}
+	got, err := os.ReadFile(filepath.Join(f.confDir, agent.DefaultCNIConfName))
+	if err != nil {
+		t.Fatalf("reading the CNI configuration: %v", err)
+	}
+	for _, s := range []string{`"rangeStart": "10.224.0.8"`, `"rangeEnd": "10.224.0.17"`, `"gateway": "169.254.1.1"`} {
+		if !strings.Contains(string(got), s) {
+			t.Errorf("R40 the CNI configuration lacks %s:\n%s", s, got)
+		}
+	}
+	if up := f.dp.Last().Proxy.Uplink; up != netip.MustParseAddr("10.224.0.4") {
+		t.Errorf("proxy uplink = %v, want the node IP", up)
+	}
+}
+
+// TestReconcileKeepsLegacyPods reads host-local's leases: a pod that kept a node-subnet
+// address across a migration is masqueraded and answered for, and the agent looks again
+// within LegacyRecheckPeriod.
+func TestReconcileKeepsLegacyPods(t *testing.T) {
+	createNNC(t, "l-1", "10.244.1.0/24", "10.224.0.4", 10)
+	ipam := t.TempDir()
+	leases := filepath.Join(ipam, desired.DefaultNetworkName)
+	if err := os.MkdirAll(leases, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"10.244.1.2", "10.224.0.9", "lock", "last_reserved_ip.0"} {
+		if err := os.WriteFile(filepath.Join(leases, name), []byte("container-id\neth0"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := newAgent(t, "l-1", func(o *agent.Options, _ *fakeDatapath) {
+		o.CNI.IPAMDataDir = ipam
+		o.ResyncPeriod = time.Hour
+	})
+	res, err := f.reconcile(t)
+	if err != nil {
+		t.Fatalf("Reconcile: %v", err)
+	}
+	dp := f.dp.Last()
+	if diff := cmp.Diff(mustPrefixes("10.224.0.9/32"), dp.Families[0].LegacySources, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
+		t.Errorf("legacy sources (-want +got):\n%s", diff)
+	}
+	if len(dp.Proxy.Addrs) != 1 || dp.Proxy.Addrs[0] != netip.MustParseAddr("10.224.0.9") {
+		t.Errorf("proxy addresses = %v, want the legacy pod's", dp.Proxy.Addrs)
+	}
+	if res.RequeueAfter <= 0 || res.RequeueAfter > agent.LegacyRecheckPeriod {
+		t.Errorf("RequeueAfter = %v, want at most %v while legacy pods remain", res.RequeueAfter, agent.LegacyRecheckPeriod)
+	}
+
+	// The pod goes: the next reconcile forgets it and waits for the ordinary resync.
+	if err := os.Remove(filepath.Join(leases, "10.224.0.9")); err != nil {
+		t.Fatal(err)
+	}
+	if res, err = f.reconcile(t); err != nil {
+		t.Fatalf("Reconcile: %v", err)
+	}
+	if dp := f.dp.Last(); len(dp.Families[0].LegacySources) != 0 || len(dp.Proxy.Addrs) != 0 {
+		t.Errorf("a gone legacy pod is still programmed: %+v", dp)
+	}
+	if res.RequeueAfter <= agent.LegacyRecheckPeriod {
+		t.Errorf("RequeueAfter = %v, want the resync period once no legacy pod remains", res.RequeueAfter)
+	}
+}
+
 func TestTrimForCacheKeepsOnlyWhatTheAgentReads(t *testing.T) {
 	cond := []metav1.Condition{{Type: v1alpha1.NodeAllocated}}
 	mk := func(name string) *v1alpha1.NodeNetworkConfig {
 		return &v1alpha1.NodeNetworkConfig{
 			ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: map[string]string{"a": "b"}, ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "m"}}},
-			Status:     v1alpha1.NodeNetworkConfigStatus{PodCIDRs: []string{"10.244.1.0/24"}, Conditions: cond},
+			Status:     v1alpha1.NodeNetworkConfigStatus{PodCIDRs: []string{"10.244.1.0/24"}, ReservedIPs: []string{"10.224.0.8/29"}, Conditions: cond},
 		}
 	}
 	trim := agent.TrimForCache("self")
 	self, _ := trim(mk("self"))
 	peer, _ := trim(mk("peer"))
 	want := []*v1alpha1.NodeNetworkConfig{
-		{ObjectMeta: metav1.ObjectMeta{Name: "self", Annotations: map[string]string{"a": "b"}}, Status: v1alpha1.NodeNetworkConfigStatus{PodCIDRs: []string{"10.244.1.0/24"}, Conditions: cond}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "self", Annotations: map[string]string{"a": "b"}}, Status: v1alpha1.NodeNetworkConfigStatus{PodCIDRs: []string{"10.244.1.0/24"}, ReservedIPs: []string{"10.224.0.8/29"}, Conditions: cond}},
 		{ObjectMeta: metav1.ObjectMeta{Name: "peer"}, Status: v1alpha1.NodeNetworkConfigStatus{PodCIDRs: []string{"10.244.1.0/24"}}},
 	}
 	if diff := cmp.Diff(want, []*v1alpha1.NodeNetworkConfig{self.(*v1alpha1.NodeNetworkConfig), peer.(*v1alpha1.NodeNetworkConfig)}); diff != "" {

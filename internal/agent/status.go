@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -29,14 +28,15 @@ const (
 	ReasonWaitingForAllocation = "WaitingForAllocation"
 	// ReasonInvalidAllocation: the node's own status cannot be parsed.
 	ReasonInvalidAllocation = "InvalidAllocation"
-	// ReasonUnsupportedMode: the node is allocated in NodeSubnet mode.
-	ReasonUnsupportedMode = "UnsupportedMode"
 	// ReasonForwardingFailed: IP forwarding could not be turned on.
 	ReasonForwardingFailed = "ForwardingFailed"
 	// ReasonRoutesFailed: a route to a peer block could not be programmed.
 	ReasonRoutesFailed = "RouteProgrammingFailed"
 	// ReasonSNATFailed: the nftables table could not be written.
 	ReasonSNATFailed = "SNATProgrammingFailed"
+	// ReasonProxyFailed: the node could not claim its node-subnet pod addresses on its
+	// uplink.
+	ReasonProxyFailed = "ProxyNeighborsFailed"
 	// ReasonCNIPluginsMissing: a plugin the configuration names is not in the CNI bin dir.
 	ReasonCNIPluginsMissing = "CNIPluginsMissing"
 	// ReasonCNIConfigFailed: the CNI configuration could not be written.
@@ -55,6 +55,8 @@ func reasonFor(err error) string {
 			return ReasonRoutesFailed
 		case datapath.PartSNAT:
 			return ReasonSNATFailed
+		case datapath.PartProxy:
+			return ReasonProxyFailed
 		}
 	}
 	var ce *cniError
@@ -65,17 +67,13 @@ func reasonFor(err error) string {
 }
 
 func programmed(self *v1alpha1.NodeNetworkConfig, want *desired.Result, st datapath.Stats) metav1.Condition {
-	blocks := make([]string, len(want.CNI.Ranges))
-	for i, r := range want.CNI.Ranges {
-		blocks[i] = r.Subnet.String()
-	}
 	return metav1.Condition{
 		Type:               v1alpha1.NodeProgrammed,
 		Status:             metav1.ConditionTrue,
 		ObservedGeneration: self.Generation,
 		Reason:             ReasonProgrammed,
-		Message: fmt.Sprintf("Programmed %d routes to peer blocks and %d nftables rules; CNI configuration hands out up to %d pod addresses per family from %s",
-			st.Routes, st.Rules, want.CNI.Capacity, strings.Join(blocks, ", ")),
+		Message: fmt.Sprintf("Programmed %d routes to peer blocks, %d nftables rules and %d proxy neighbours; CNI configuration hands out up to %d pod addresses per family from %s",
+			st.Routes, st.Rules, st.ProxyNeighbors, want.CNI.Capacity, want.CNI.Source),
 	}
 }
 

@@ -268,6 +268,7 @@ var _ = Describe("NodeSubnet", func() {
 				g.Expect(nnc.Status.PodCIDRs).To(BeEmpty())
 				addrs := reservedAddrs(g, nnc.Status.ReservedIPs)
 				g.Expect(addrs).To(HaveLen(30))
+				g.Expect(nnc.Status.NodeSubnet).To(Equal(subnet.String()), "the agent needs the subnet's prefix length")
 				for _, ad := range addrs {
 					g.Expect(subnet.Contains(ad)).To(BeTrue())
 					g.Expect(ad.As4()[3]).To(BeNumerically(">=", 4), "R40: %s is the cloud's", ad)
@@ -291,6 +292,7 @@ var _ = Describe("NodeSubnet", func() {
 			a := expectSettled(g, 1, 9)
 			for _, nnc := range a.nncs {
 				g.Expect(nnc.Status.ReservedIPs).To(BeEmpty())
+				g.Expect(nnc.Status.NodeSubnet).To(BeEmpty())
 				g.Expect(nnc.Status.Mode).To(Equal(v1.ModeOverlay))
 			}
 			for _, c := range a.claims {

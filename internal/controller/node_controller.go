@@ -293,6 +293,7 @@ func (r *NodeReconciler) allocateBlocks(ctx context.Context, node *corev1.Node, 
 	}
 	r.Alloc.Unwait(node.Name)
 	desired.ReservedIPs = nil // node-subnet reservations end with the Overlay block (R50)
+	desired.NodeSubnet = ""
 	desired.PodCIDRs = make([]string, len(blocks))
 	for i, b := range blocks {
 		desired.PodCIDRs[i] = b.String()
@@ -477,7 +478,7 @@ func (r *NodeReconciler) writeStatus(ctx context.Context, nnc *v1.NodeNetworkCon
 // condition.
 func statusEqual(a, b *v1.NodeNetworkConfigStatus) bool {
 	if a.Mode != b.Mode || a.MaxPods != b.MaxPods || !slices.Equal(a.PodCIDRs, b.PodCIDRs) ||
-		!slices.Equal(a.ReservedIPs, b.ReservedIPs) || !slices.Equal(a.NodeIPs, b.NodeIPs) ||
+		!slices.Equal(a.ReservedIPs, b.ReservedIPs) || a.NodeSubnet != b.NodeSubnet || !slices.Equal(a.NodeIPs, b.NodeIPs) ||
 		!slices.Equal(a.ClusterPodCIDRs, b.ClusterPodCIDRs) || !slices.Equal(a.NonMasqueradeCIDRs, b.NonMasqueradeCIDRs) {
 		return false
 	}

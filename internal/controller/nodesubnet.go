@@ -94,6 +94,7 @@ func (r *NodeReconciler) reserveAddresses(ctx context.Context, node *corev1.Node
 	r.Alloc.Unwait(node.Name)
 	desired.PodCIDRs = nil
 	desired.ReservedIPs = nodesubnet.Compact(held)
+	desired.NodeSubnet = subnet.String()
 	setAllocated(desired, metav1.ConditionTrue, v1.ReasonAllocated, fmt.Sprintf("reserves %d addresses of node subnet %s", len(held), subnet))
 	return nil
 }

@@ -4,9 +4,13 @@
 package nodesubnet
 
 import (
+	"encoding/binary"
 	"fmt"
+	"math"
+	"math/bits"
 	"net/netip"
 	"slices"
+	"strings"
 )
 
 // CloudReserved reports whether the cloud keeps a for itself: the network address, the
@@ -78,4 +82,116 @@ func runString(first, lastAddr netip.Addr) string {
 		}
 	}
 	return fmt.Sprintf("%s-%s", first, lastAddr)
+}
+
+// Run is a contiguous run of addresses, both ends included.
+type Run struct {
+	First, Last netip.Addr
+}
+
+// Contains reports whether a lies in the run.
+func (r Run) Contains(a netip.Addr) bool {
+	return a.BitLen() == r.First.BitLen() && r.First.Compare(a) <= 0 && a.Compare(r.Last) <= 0
+}
+
+// Len returns the number of addresses in the run, saturated at math.MaxInt.
+func (r Run) Len() int {
+	f, l := r.First.As16(), r.Last.As16()
+	hi := binary.BigEndian.Uint64(l[:8]) - binary.BigEndian.Uint64(f[:8])
+	lo, borrow := bits.Sub64(binary.BigEndian.Uint64(l[8:]), binary.BigEndian.Uint64(f[8:]), 0)
+	hi -= borrow
+	if hi != 0 || lo >= math.MaxInt {
+		return math.MaxInt
+	}
+	return int(lo) + 1
+}
+
+// Prefixes returns the fewest CIDRs that cover exactly the run, lowest first.
+func (r Run) Prefixes() []netip.Prefix {
+	var out []netip.Prefix
+	for a := r.First; ; {
+		// The largest aligned prefix starting at a that does not pass Last.
+		bits := a.BitLen()
+		for bits > 0 {
+			p := netip.PrefixFrom(a, bits-1)
+			if p.Masked().Addr() != a || lastOf(p).Compare(r.Last) > 0 {
+				break
+			}
+			bits--
+		}
+		p := netip.PrefixFrom(a, bits)
+		out = append(out, p)
+		end := lastOf(p)
+		if end.Compare(r.Last) >= 0 {
+			return out
+		}
+		a = end.Next()
+	}
+}
+
+// lastOf returns the last address of p, in either family.
+func lastOf(p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().AsSlice()
+	for i := p.Bits(); i < len(b)*8; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a
+}
+
+// ParseReserved reads the entries Compact writes (a CIDR, a first-last range or a lone
+// address) back into runs, sorted and merged where they touch. A malformed entry, an
+// inverted range or a mix of families is an error that names the entry.
+func ParseReserved(entries []string) ([]Run, error) {
+	runs := make([]Run, 0, len(entries))
+	for i, e := range entries {
+		var r Run
+		switch {
+		case strings.Contains(e, "/"):
+			p, err := netip.ParsePrefix(e)
+			if err != nil || p != p.Masked() {
+				return nil, fmt.Errorf("reservedIPs[%d]: %q is not a canonical CIDR", i, e)
+			}
+			r = Run{First: p.Addr(), Last: lastOf(p)}
+		case strings.Contains(e, "-"):
+			first, last, _ := strings.Cut(e, "-")
+			a, err1 := netip.ParseAddr(first)
+			b, err2 := netip.ParseAddr(last)
+			if err1 != nil || err2 != nil || a.BitLen() != b.BitLen() || a.Compare(b) > 0 {
+				return nil, fmt.Errorf("reservedIPs[%d]: %q is not an address, a CIDR or a first-last range of one family", i, e)
+			}
+			r = Run{First: a, Last: b}
+		default:
+			a, err := netip.ParseAddr(e)
+			if err != nil {
+				return nil, fmt.Errorf("reservedIPs[%d]: %q is not an address, a CIDR or a first-last range of one family", i, e)
+			}
+			r = Run{First: a, Last: a}
+		}
+		if r.First.Zone() != "" || r.First.Is4In6() {
+			return nil, fmt.Errorf("reservedIPs[%d]: %q is not a plain address", i, e)
+		}
+		if len(runs) > 0 && runs[0].First.BitLen() != r.First.BitLen() {
+			return nil, fmt.Errorf("reservedIPs[%d]: %q is of another family than %s", i, e, runs[0].First)
+		}
+		runs = append(runs, r)
+	}
+	slices.SortFunc(runs, func(a, b Run) int { return a.First.Compare(b.First) })
+	out := runs[:0]
+	for _, r := range runs {
+		if n := len(out); n > 0 {
+			prev := &out[n-1]
+			if next := prev.Last.Next(); r.First.Compare(next) <= 0 && next.IsValid() {
+				if r.Last.Compare(prev.Last) > 0 {
+					prev.Last = r.Last
+				}
+				continue
+			}
+			if r.First.Compare(prev.Last) <= 0 { // prev ends at the family's last address
+				continue
+			}
+		}
+		out = append(out, r)
+	}
+	return slices.Clip(out), nil
 }

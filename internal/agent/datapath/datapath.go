@@ -29,6 +29,10 @@ type Stats struct {
 	Rules int
 	// RoutesAdded, RoutesReplaced and RoutesRemoved count this Apply's route changes.
 	RoutesAdded, RoutesReplaced, RoutesRemoved int
+	// ProxyNeighbors is the number of proxy neighbour entries the agent owns on the uplink.
+	ProxyNeighbors int
+	// ProxyChanged counts this Apply's proxy neighbour additions and removals.
+	ProxyChanged int
 	// NodeIPsChanged counts node-IP set elements added or removed incrementally.
 	NodeIPsChanged int
 	// TableWritten is true when the nftables table was written whole.
@@ -48,6 +52,8 @@ const (
 	PartRoutes Part = "routes"
 	// PartSNAT is the nftables table: masquerade and the pod-ingress guard.
 	PartSNAT Part = "nftables"
+	// PartProxy is the proxy neighbour entries of the uplink (NodeSubnet pod addresses).
+	PartProxy Part = "proxy-neighbors"
 )
 
 // Error is a failure to program one part of the datapath.

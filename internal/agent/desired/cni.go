@@ -1,13 +1,17 @@
 package desired
 
 import (
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/bits"
 	"net/netip"
+	"strings"
 
 	"github.com/overlaynet/overlaynet/api/v1alpha1"
+	"github.com/overlaynet/overlaynet/internal/nodesubnet"
 )
 
 // CNI defaults.
@@ -35,19 +39,29 @@ type CNI struct {
 	// Conflist is the configuration list, ready to write into the CNI configuration
 	// directory.
 	Conflist []byte
-	// Ranges are the host-local ranges, one per family.
+	// Ranges are the host-local ranges: one per family for blocks, one per contiguous run
+	// of a NodeSubnet reservation.
 	Ranges []Range
-	// Capacity is the number of pods the node can host: the smallest range, since a pod
-	// takes one address of every family.
+	// Capacity is the number of pods the node can host: for blocks the smallest range,
+	// since a pod takes one address of every family; for a reservation its size.
 	Capacity int
+	// Source says where pod addresses come from, for messages: the blocks, or the
+	// reservation and its subnet.
+	Source string
 }
 
-// Range is the part of a block that host-local hands out.
+// NodeSubnetGateway is the gateway of NodeSubnet pods, as Calico and Azure CNI's
+// transparent mode use it: a link-local address that ptp puts on the host side of every
+// pod's veth. A node-subnet address cannot serve, since every one of them belongs to a
+// node, a pod or the cloud (R40).
+var NodeSubnetGateway = netip.MustParseAddr("169.254.1.1")
+
+// Range is the part of a block, or a run of a reservation, that host-local hands out.
 type Range struct {
-	// Subnet is the node's block.
+	// Subnet is the node's block, or the node subnet of a reservation.
 	Subnet netip.Prefix
-	// Gateway is the block's first host. ptp puts it on the host side of every pod's
-	// veth, so it is never a pod address.
+	// Gateway is the block's first host, or NodeSubnetGateway. ptp puts it on the host
+	// side of every pod's veth, so it is never a pod address.
 	Gateway netip.Addr
 	// Start and End bound the pod addresses, both included.
 	Start, End netip.Addr
@@ -102,6 +116,55 @@ func BuildCNI(blocks []netip.Prefix, maxPods int, opts CNIOptions) (CNI, []strin
 		}
 		routes = append(routes, cniRoute{Dst: def})
 	}
+	blockNames := make([]string, len(out.Ranges))
+	for i, r := range out.Ranges {
+		blockNames[i] = r.Subnet.String()
+	}
+	out.Source = strings.Join(blockNames, ", ")
+	var err error
+	if out.Conflist, err = encodeConflist(name, ranges, routes, opts); err != nil {
+		return CNI{}, nil, err
+	}
+	return out, warnings, nil
+}
+
+// BuildNodeSubnetCNI returns the CNI configuration of a NodeSubnet node: host-local hands
+// out exactly the reserved addresses (R40), one range per run, each with the node
+// subnet's prefix length and NodeSubnetGateway as gateway. The reservation holds maxPods
+// addresses, so it is the pod limit too (R41).
+func BuildNodeSubnetCNI(subnet netip.Prefix, reserved []nodesubnet.Run, opts CNIOptions) (CNI, error) {
+	if len(reserved) == 0 {
+		return CNI{}, errors.New("no reserved addresses to hand out (R40)")
+	}
+	var (
+		out    CNI
+		ranges []hostLocalRange
+	)
+	for _, r := range reserved {
+		if !r.First.Is4() || !subnet.Contains(r.First) || !subnet.Contains(r.Last) {
+			return CNI{}, fmt.Errorf("reserved addresses %s-%s are not IPv4 addresses of node subnet %s (R40)", r.First, r.Last, subnet)
+		}
+		n := r.Len()
+		out.Ranges = append(out.Ranges, Range{Subnet: subnet, Gateway: NodeSubnetGateway, Start: r.First, End: r.Last, Size: n})
+		out.Capacity += n
+		ranges = append(ranges, hostLocalRange{
+			Subnet:     subnet.String(),
+			RangeStart: r.First.String(),
+			RangeEnd:   r.Last.String(),
+			Gateway:    NodeSubnetGateway.String(),
+		})
+	}
+	out.Source = fmt.Sprintf("the %d reserved addresses of node subnet %s", out.Capacity, subnet)
+	var err error
+	out.Conflist, err = encodeConflist(cmp.Or(opts.NetworkName, DefaultNetworkName), [][]hostLocalRange{ranges}, []cniRoute{{Dst: "0.0.0.0/0"}}, opts)
+	if err != nil {
+		return CNI{}, err
+	}
+	return out, nil
+}
+
+// encodeConflist renders the ptp + host-local + portmap configuration list.
+func encodeConflist(name string, ranges [][]hostLocalRange, routes []cniRoute, opts CNIOptions) ([]byte, error) {
 	conf := conflist{
 		CNIVersion: CNIVersion,
 		Name:       name,
@@ -122,10 +185,9 @@ func BuildCNI(blocks []netip.Prefix, maxPods int, opts CNIOptions) (CNI, []strin
 	}
 	b, err := json.MarshalIndent(conf, "", "  ")
 	if err != nil {
-		return CNI{}, nil, fmt.Errorf("encoding the CNI configuration: %w", err)
+		return nil, fmt.Errorf("encoding the CNI configuration: %w", err)
 	}
-	out.Conflist = append(b, '\n')
-	return out, warnings, nil
+	return append(b, '\n'), nil
 }
 
 // podRange returns the range of a block that holds at most maxPods addresses: the network

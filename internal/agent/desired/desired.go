@@ -11,20 +11,18 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"slices"
 
 	"github.com/overlaynet/overlaynet/api/v1alpha1"
+	"github.com/overlaynet/overlaynet/internal/nodesubnet"
 )
 
 // ErrNotAllocated means the node's own NodeNetworkConfig holds no block yet, so there is
 // nothing to program and no CNI configuration to write: pods must not start before the
 // node has addresses to give them.
 var ErrNotAllocated = errors.New("the node holds no pod CIDR yet")
-
-// ErrUnsupportedMode means the node is allocated in a mode this agent does not program:
-// NodeSubnet pods take node-subnet addresses that the node network itself routes (R40, R42).
-var ErrUnsupportedMode = errors.New("the agent programs Overlay and Kubenet nodes only")
 
 // Link-local ranges. Destinations in them are masqueraded even when a non-masquerade
 // range covers them, so that link-local services (a cloud's metadata endpoint at
@@ -70,6 +68,31 @@ type FamilyRules struct {
 	// NodeIPs are the node IPs of every node, this one included: nodes may reach pods
 	// (R17), nothing else outside the pod space may (R16).
 	NodeIPs []netip.Addr
+	// LegacySources are addresses that running pods of this node kept from an earlier
+	// mode: a NodeSubnet to Overlay migration leaves them on node-subnet addresses until
+	// they restart. Their traffic is masqueraded to every destination but this node's own
+	// pods (PodCIDRs and LegacySources), because no peer's pod-ingress guard knows them
+	// as pod sources (R16). The backend renders, after the PodCIDRs rules:
+	//
+	//	from LegacySources -> jump legacy
+	//	legacy: to PodCIDRs or LegacySources -> keep the source; else masquerade
+	LegacySources []netip.Prefix
+}
+
+// ProxyNeighbors are the pod addresses that the node answers ARP for on its uplink. Pods
+// in NodeSubnet mode hold addresses of the node subnet (R40), which the node network
+// reaches directly: where a cloud's fabric does not deliver them itself, the node that
+// hosts the pod claims its address on the shared link, like a cloud's secondary IP.
+//
+// The backend answers on the interface that holds Uplink, and owns every proxy entry of
+// that interface inside the interface's own subnet: it adds the missing ones and removes
+// the others. The kernel answers only for an address that it routes out of another
+// interface, so a reserved address no pod holds yet is never claimed.
+type ProxyNeighbors struct {
+	// Uplink is the node's IPv4 address.
+	Uplink netip.Addr
+	// Addrs are the addresses to answer for, sorted.
+	Addrs []netip.Addr
 }
 
 // Datapath is what the backend programs into the node's network namespace.
@@ -78,6 +101,9 @@ type Datapath struct {
 	Routes []Route
 	// Families holds the policy of each family of this node, IPv4 first.
 	Families []FamilyRules
+	// Proxy are the pod addresses the node answers for on its uplink (NodeSubnet, and
+	// pods that kept a node-subnet address across a migration).
+	Proxy ProxyNeighbors
 }
 
 // Result is everything the agent applies for one state of the NodeNetworkConfigs.
@@ -113,22 +139,54 @@ func (r rank) less(o rank) bool {
 
 // Compute returns the datapath and CNI configuration of the node whose NodeNetworkConfig is
 // self, given every NodeNetworkConfig of the cluster (self may be among them; objects being
-// deleted are ignored). It returns ErrNotAllocated while self holds no block.
-func Compute(self *v1alpha1.NodeNetworkConfig, all []v1alpha1.NodeNetworkConfig, opts CNIOptions) (*Result, error) {
+// deleted are ignored) and leases, the addresses the node's pods hold (host-local's
+// reservations). It returns ErrNotAllocated while self holds neither a block nor a
+// node-subnet reservation.
+//
+// In Overlay and Kubenet mode the node's pods take addresses from its blocks. In NodeSubnet
+// mode they take its reserved node-subnet addresses (R40), which the node network reaches
+// without routes: the node answers for them on its uplink (Datapath.Proxy), and its pods
+// keep their address inside the VNet and are masqueraded outside it (R42). A lease outside
+// the node's current addresses belongs to a pod that kept it across a migration; it stays
+// reachable and is masqueraded until the pod goes (FamilyRules.LegacySources).
+func Compute(self *v1alpha1.NodeNetworkConfig, all []v1alpha1.NodeNetworkConfig, leases []netip.Addr, opts CNIOptions) (*Result, error) {
 	res := &Result{}
 	warn := func(format string, args ...any) { res.Warnings = append(res.Warnings, fmt.Sprintf(format, args...)) }
 
-	if self.Status.Mode == v1alpha1.ModeNodeSubnet {
-		return nil, fmt.Errorf("NodeNetworkConfig %q is in mode %s: %w", self.Name, self.Status.Mode, ErrUnsupportedMode)
-	}
 	me, err := parseSelf(self, warn)
 	if err != nil {
 		return nil, err
 	}
-	if len(me.podCIDRs) == 0 {
+	st := &self.Status
+	maxPods := st.MaxPods
+	if maxPods <= 0 {
+		maxPods = v1alpha1.DefaultMaxPodsOverlay
+		if st.Mode == v1alpha1.ModeNodeSubnet {
+			maxPods = v1alpha1.DefaultMaxPodsNodeSubnet
+		}
+		warn("status.maxPods is unset; limiting the node to the %s default of %d pods (R12, R41)", cmp.Or(st.Mode, v1alpha1.ModeOverlay), maxPods)
+	}
+
+	// sources are the addresses of the node's pods: its blocks, or its reservation.
+	var (
+		sources  []netip.Prefix
+		reserved []nodesubnet.Run
+		subnet   netip.Prefix
+	)
+	if st.Mode == v1alpha1.ModeNodeSubnet {
+		if reserved, subnet, err = parseReservation(self, int(maxPods)); err != nil {
+			return nil, err
+		}
+		for _, r := range reserved {
+			sources = append(sources, r.Prefixes()...)
+		}
+		me.podCIDRs = nil // a reservation is not a block: nothing routes to it
+	} else {
+		sources = me.podCIDRs
+	}
+	if len(sources) == 0 {
 		return nil, ErrNotAllocated
 	}
-	st := &self.Status
 	cluster, err := parsePrefixes("status.clusterPodCIDRs", st.ClusterPodCIDRs)
 	if err != nil {
 		return nil, fmt.Errorf("NodeNetworkConfig %q: %w", self.Name, err)
@@ -144,44 +202,123 @@ func Compute(self *v1alpha1.NodeNetworkConfig, all []v1alpha1.NodeNetworkConfig,
 		if n.Name == self.Name || !n.DeletionTimestamp.IsZero() {
 			continue
 		}
-		p := parsePeer(n, warn)
-		if len(p.podCIDRs) > 0 {
-			peers = append(peers, p)
-		}
+		// A peer without a block (NodeSubnet, or not allocated yet) gets no route, but
+		// its node IPs may still reach pods (R17).
+		peers = append(peers, parsePeer(n, warn))
 	}
-	routes, nodeIPs := peerRoutes(me, peers, warn)
+	// The node's own addresses, blocks or reservation, are never routed away.
+	routes, nodeIPs := peerRoutes(node{name: me.name, podCIDRs: sources}, peers, warn)
 	res.Datapath.Routes = routes
 
-	for _, f := range familiesOf(me.podCIDRs) {
+	legacy := legacyLeases(leases, sources)
+	for _, f := range familiesOf(sources) {
 		fr := FamilyRules{Family: f, LinkLocal: LinkLocalIPv4}
 		if f == v1alpha1.IPv6 {
 			fr.LinkLocal = LinkLocalIPv6
 		}
-		fr.PodCIDRs = ofFamily(me.podCIDRs, f)
-		space := slices.Concat(ofFamily(cluster, f), fr.PodCIDRs)
+		fr.PodCIDRs = Merge(ofFamily(sources, f))
+		// The pod space that the guard keeps from the outside: blocks only. Node-subnet
+		// addresses are the VNet's, which reaches them by design (R42).
+		space := slices.Concat(ofFamily(cluster, f), ofFamily(me.podCIDRs, f))
 		for _, r := range routes {
 			if familyOf(r.Dst.Addr()) == f {
 				space = append(space, r.Dst)
 			}
 		}
 		fr.ClusterPodCIDRs = Merge(space)
-		fr.NonMasquerade = Merge(slices.Concat(ofFamily(nonMasq, f), fr.ClusterPodCIDRs))
+		fr.NonMasquerade = Merge(slices.Concat(ofFamily(nonMasq, f), fr.ClusterPodCIDRs, fr.PodCIDRs))
 		fr.NodeIPs = sortedAddrs(addrsOfFamily(slices.Concat(me.nodeIPs, nodeIPs), f))
+		fr.LegacySources = Merge(ofFamily(legacy, f))
 		res.Datapath.Families = append(res.Datapath.Families, fr)
 	}
-
-	maxPods := st.MaxPods
-	if maxPods <= 0 {
-		maxPods = v1alpha1.DefaultMaxPodsOverlay
-		warn("status.maxPods is unset; limiting the node to the Overlay default of %d pods (R12)", maxPods)
+	for _, p := range legacy {
+		if !slices.Contains(familiesOf(sources), familyOf(p.Addr())) {
+			warn("a pod holds %s, of a family this node no longer has; it is not masqueraded", p.Addr())
+		}
 	}
-	cni, cniWarnings, err := BuildCNI(me.podCIDRs, int(maxPods), opts)
+
+	// The node answers on its uplink for its node-subnet pods, and for pods that kept a
+	// node-subnet address across a migration.
+	if uplink, ok := firstOfFamily(me.nodeIPs, v1alpha1.IPv4); ok {
+		res.Datapath.Proxy.Uplink = uplink
+	}
+	for _, r := range reserved {
+		for a := r.First; r.Contains(a); a = a.Next() {
+			res.Datapath.Proxy.Addrs = append(res.Datapath.Proxy.Addrs, a)
+		}
+	}
+	for _, p := range legacy {
+		if p.Addr().Is4() {
+			res.Datapath.Proxy.Addrs = append(res.Datapath.Proxy.Addrs, p.Addr())
+		}
+	}
+	res.Datapath.Proxy.Addrs = sortedAddrs(res.Datapath.Proxy.Addrs)
+	if len(res.Datapath.Proxy.Addrs) > 0 && !res.Datapath.Proxy.Uplink.IsValid() {
+		warn("the node has no IPv4 node IP: nothing answers for its %d node-subnet pod addresses", len(res.Datapath.Proxy.Addrs))
+	}
+
+	var (
+		cni         CNI
+		cniWarnings []string
+	)
+	if st.Mode == v1alpha1.ModeNodeSubnet {
+		cni, err = BuildNodeSubnetCNI(subnet, reserved, opts)
+	} else {
+		cni, cniWarnings, err = BuildCNI(me.podCIDRs, int(maxPods), opts)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("NodeNetworkConfig %q: %w", self.Name, err)
 	}
 	res.CNI = cni
 	res.Warnings = append(res.Warnings, cniWarnings...)
 	return res, nil
+}
+
+// parseReservation reads a NodeSubnet node's reserved addresses and their subnet. The
+// reservation must lie inside the subnet, be IPv4 (the controller reserves from the IPv4
+// node subnet, R40) and hold at most maxPods addresses: the CNI configuration hands out
+// exactly the reservation.
+func parseReservation(self *v1alpha1.NodeNetworkConfig, maxPods int) ([]nodesubnet.Run, netip.Prefix, error) {
+	st := &self.Status
+	runs, err := nodesubnet.ParseReserved(st.ReservedIPs)
+	if err != nil {
+		return nil, netip.Prefix{}, fmt.Errorf("NodeNetworkConfig %q: status.%w", self.Name, err)
+	}
+	if len(runs) == 0 {
+		return nil, netip.Prefix{}, nil
+	}
+	subnet, err := netip.ParsePrefix(st.NodeSubnet)
+	if err != nil || subnet != subnet.Masked() {
+		return nil, netip.Prefix{}, fmt.Errorf("NodeNetworkConfig %q: status.nodeSubnet %q is not a canonical CIDR; the reservation %v needs its subnet (R40)", self.Name, st.NodeSubnet, st.ReservedIPs)
+	}
+	total := 0
+	for _, r := range runs {
+		if !r.First.Is4() {
+			return nil, netip.Prefix{}, fmt.Errorf("NodeNetworkConfig %q: reserved addresses %s-%s are not IPv4: NodeSubnet pods take IPv4 node-subnet addresses (R40)", self.Name, r.First, r.Last)
+		}
+		if !subnet.Contains(r.First) || !subnet.Contains(r.Last) {
+			return nil, netip.Prefix{}, fmt.Errorf("NodeNetworkConfig %q: reserved addresses %s-%s lie outside status.nodeSubnet %s (R40)", self.Name, r.First, r.Last, subnet)
+		}
+		total += min(r.Len(), math.MaxInt/2)
+	}
+	if total > maxPods {
+		return nil, netip.Prefix{}, fmt.Errorf("NodeNetworkConfig %q: status.reservedIPs hold %d addresses, more than maxPods %d (R40, R41)", self.Name, total, maxPods)
+	}
+	return runs, subnet, nil
+}
+
+// legacyLeases returns, as host prefixes, the leases that lie outside the node's own
+// addresses.
+func legacyLeases(leases []netip.Addr, own []netip.Prefix) []netip.Prefix {
+	var out []netip.Prefix
+	for _, a := range leases {
+		a = a.Unmap()
+		if !a.IsValid() || slices.ContainsFunc(own, func(p netip.Prefix) bool { return p.Contains(a) }) {
+			continue
+		}
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out
 }
 
 // parseSelf parses the node's own status. A malformed own block is an error, not a

@@ -125,7 +125,7 @@ func TestComputeRoutes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := Compute(&dual1, tt.all, CNIOptions{})
+			got, err := Compute(&dual1, tt.all, nil, CNIOptions{})
 			if err != nil {
 				t.Fatalf("Compute: %v", err)
 			}
@@ -221,7 +221,7 @@ func TestComputeFamilyRules(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := Compute(&tt.self, tt.all, CNIOptions{})
+			got, err := Compute(&tt.self, tt.all, nil, CNIOptions{})
 			if err != nil {
 				t.Fatalf("Compute: %v", err)
 			}
@@ -236,8 +236,11 @@ func TestComputeErrors(t *testing.T) {
 	unallocated := nnc("node-1", 0, nil, []string{"10.224.0.4"})
 	malformed := nnc("node-1", 0, []string{"10.244.1.1/24"}, nil)
 	twoV4 := nnc("node-1", 0, []string{"10.244.1.0/24", "10.244.2.0/24"}, nil)
-	nodeSubnet := dual1
-	nodeSubnet.Status.Mode = v1alpha1.ModeNodeSubnet
+	nodeSubnet := func(reserved []string, subnet string) v1alpha1.NodeNetworkConfig {
+		n := nsNode("node-1", reserved, "10.224.0.4")
+		n.Status.NodeSubnet = subnet
+		return n
+	}
 	badCluster := dual1
 	badCluster.Status.ClusterPodCIDRs = []string{"10.244.0.0/33"}
 
@@ -248,14 +251,24 @@ func TestComputeErrors(t *testing.T) {
 		wantMsg string
 	}{
 		{name: "a node without a block is not allocated yet", self: unallocated, wantIs: ErrNotAllocated},
-		{name: "R40 a NodeSubnet node is not this agent's to program", self: nodeSubnet, wantIs: ErrUnsupportedMode},
+		{name: "R40 a NodeSubnet node without a reservation is not allocated yet", self: nodeSubnet(nil, "10.224.0.0/24"), wantIs: ErrNotAllocated},
+		{name: "R40 a malformed reservation is an error", self: nodeSubnet([]string{"10.224.0.9-10.224.0.7"}, "10.224.0.0/24"),
+			wantMsg: `status.reservedIPs[0]: "10.224.0.9-10.224.0.7" is not an address, a CIDR or a first-last range of one family`},
+		{name: "R40 a reservation needs its subnet", self: nodeSubnet([]string{"10.224.0.8/30"}, ""),
+			wantMsg: `status.nodeSubnet "" is not a canonical CIDR; the reservation [10.224.0.8/30] needs its subnet (R40)`},
+		{name: "R40 a reservation outside its subnet is an error", self: nodeSubnet([]string{"10.225.0.8/30"}, "10.224.0.0/24"),
+			wantMsg: "reserved addresses 10.225.0.8-10.225.0.11 lie outside status.nodeSubnet 10.224.0.0/24 (R40)"},
+		{name: "R41 a reservation larger than maxPods is an error", self: nodeSubnet([]string{"10.224.0.0/25"}, "10.224.0.0/24"),
+			wantMsg: "status.reservedIPs hold 128 addresses, more than maxPods 30 (R40, R41)"},
+		{name: "R40 NodeSubnet reservations are IPv4", self: nodeSubnet([]string{"fd10:224::10-fd10:224::20"}, "fd10:224::/64"),
+			wantMsg: "reserved addresses fd10:224::10-fd10:224::20 are not IPv4"},
 		{name: "a non-canonical own block is an error", self: malformed, wantMsg: "did you mean 10.244.1.0/24"},
 		{name: "two own blocks of one family is an error", self: twoV4, wantMsg: "two blocks of one family"},
 		{name: "a malformed clusterPodCIDRs entry is an error", self: badCluster, wantMsg: `"10.244.0.0/33" is not a CIDR`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Compute(&tt.self, nil, CNIOptions{})
+			_, err := Compute(&tt.self, nil, nil, CNIOptions{})
 			if err == nil {
 				t.Fatal("Compute succeeded, want an error")
 			}
@@ -323,7 +336,7 @@ func TestComputeResolvesNestedClaims(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := Compute(&self, tt.all, CNIOptions{})
+			got, err := Compute(&self, tt.all, nil, CNIOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -349,12 +362,174 @@ func BenchmarkCompute5000Peers(b *testing.B) {
 		all[i].Status.NonMasqueradeCIDRs = all[i].Status.ClusterPodCIDRs
 	}
 	for b.Loop() {
-		res, err := Compute(&all[0], all, CNIOptions{})
+		res, err := Compute(&all[0], all, nil, CNIOptions{})
 		if err != nil {
 			b.Fatal(err)
 		}
 		if len(res.Datapath.Routes) != 2*4999 {
 			b.Fatalf("%d routes, want %d", len(res.Datapath.Routes), 2*4999)
 		}
+	}
+}
+
+// nsNode builds a NodeSubnet NodeNetworkConfig as the controller writes it: a reservation
+// of the VNet's node subnet, the unused Overlay pod CIDR, and the VNet kept from SNAT (R42).
+func nsNode(name string, reserved []string, nodeIP string) v1alpha1.NodeNetworkConfig {
+	return v1alpha1.NodeNetworkConfig{
+		ObjectMeta: metav1.ObjectMeta{Name: name, CreationTimestamp: metav1.NewTime(t0)},
+		Status: v1alpha1.NodeNetworkConfigStatus{
+			Mode:               v1alpha1.ModeNodeSubnet,
+			ReservedIPs:        reserved,
+			NodeSubnet:         "10.224.0.0/24",
+			NodeIPs:            []string{nodeIP},
+			MaxPods:            30,
+			ClusterPodCIDRs:    []string{"10.244.0.0/16"},
+			NonMasqueradeCIDRs: []string{"10.244.0.0/16", "10.224.0.0/16"},
+		},
+	}
+}
+
+func TestComputeNodeSubnet(t *testing.T) {
+	self := nsNode("node-1", []string{"10.224.0.7-10.224.0.36"}, "10.224.0.4")
+	peerNS := nsNode("node-2", []string{"10.224.0.37-10.224.0.66"}, "10.224.0.5")
+	// Mid-migration a peer may already hold its Overlay block (R50).
+	peerOverlay := nnc("node-3", 0, []string{"10.244.3.0/24"}, []string{"10.224.0.6"})
+	peerOverlay.Status.Mode = v1alpha1.ModeOverlay
+
+	got, err := Compute(&self, []v1alpha1.NodeNetworkConfig{self, peerNS, peerOverlay}, nil, CNIOptions{})
+	if err != nil {
+		t.Fatalf("Compute: %v", err)
+	}
+	want := Datapath{
+		// R40: the VNet reaches node-subnet addresses; only a peer's block is routed.
+		Routes: []Route{route("10.244.3.0/24", "10.224.0.6", "node-3")},
+		Families: []FamilyRules{{
+			Family: v1alpha1.IPv4,
+			// R42: the node's pods are the masqueraded sources...
+			PodCIDRs:  pfx("10.224.0.7/32", "10.224.0.8/29", "10.224.0.16/28", "10.224.0.32/30", "10.224.0.36/32"),
+			LinkLocal: LinkLocalIPv4,
+			// ...which keep their address inside the VNet.
+			NonMasquerade: pfx("10.224.0.0/16", "10.244.0.0/16"),
+			// R42, not R16: the VNet may reach node-subnet pods, so only blocks are guarded.
+			ClusterPodCIDRs: pfx("10.244.0.0/16"),
+			NodeIPs:         addrs("10.224.0.4", "10.224.0.5", "10.224.0.6"),
+		}},
+		Proxy: ProxyNeighbors{Uplink: netip.MustParseAddr("10.224.0.4")},
+	}
+	for a := netip.MustParseAddr("10.224.0.7"); a.Compare(netip.MustParseAddr("10.224.0.36")) <= 0; a = a.Next() {
+		want.Proxy.Addrs = append(want.Proxy.Addrs, a)
+	}
+	if diff := cmp.Diff(want, got.Datapath, equateNetip, cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("datapath (-want +got):\n%s", diff)
+	}
+	wantRanges := []Range{rng("10.224.0.0/24", "169.254.1.1", "10.224.0.7", "10.224.0.36", 30)}
+	if diff := cmp.Diff(wantRanges, got.CNI.Ranges, equateNetip); diff != "" {
+		t.Errorf("R40 host-local hands out exactly the reservation (-want +got):\n%s", diff)
+	}
+	if got.CNI.Capacity != 30 {
+		t.Errorf("R41 capacity = %d, want the 30 reserved addresses", got.CNI.Capacity)
+	}
+	if want := "the 30 reserved addresses of node subnet 10.224.0.0/24"; got.CNI.Source != want {
+		t.Errorf("CNI source = %q, want %q", got.CNI.Source, want)
+	}
+	if len(got.Warnings) != 0 {
+		t.Errorf("unexpected warnings: %q", got.Warnings)
+	}
+}
+
+func TestBuildNodeSubnetCNIConflist(t *testing.T) {
+	self := nsNode("node-1", []string{"10.224.0.7", "10.224.0.9-10.224.0.10"}, "10.224.0.4")
+	self.Status.MaxPods = 10
+	got, err := Compute(&self, nil, nil, CNIOptions{IPAMDataDir: "/run/test/ipam"})
+	if err != nil {
+		t.Fatalf("Compute: %v", err)
+	}
+	want := `{
+  "cniVersion": "1.0.0",
+  "name": "overlaynet",
+  "plugins": [
+    {
+      "type": "ptp",
+      "ipMasq": false,
+      "ipam": {
+        "type": "host-local",
+        "ranges": [
+          [
+            {
+              "subnet": "10.224.0.0/24",
+              "rangeStart": "10.224.0.7",
+              "rangeEnd": "10.224.0.7",
+              "gateway": "169.254.1.1"
+            },
+            {
+              "subnet": "10.224.0.0/24",
+              "rangeStart": "10.224.0.9",
+              "rangeEnd": "10.224.0.10",
+              "gateway": "169.254.1.1"
+            }
+          ]
+        ],
+        "routes": [
+          {
+            "dst": "0.0.0.0/0"
+          }
+        ],
+        "dataDir": "/run/test/ipam"
+      }
+    },
+    {
+      "type": "portmap",
+      "capabilities": {
+        "portMappings": true
+      }
+    }
+  ]
+}
+`
+	if diff := cmp.Diff(want, string(got.CNI.Conflist)); diff != "" {
+		t.Errorf("R40 one host-local range per reserved run (-want +got):\n%s", diff)
+	}
+	if got.CNI.Capacity != 3 {
+		t.Errorf("capacity = %d, want 3", got.CNI.Capacity)
+	}
+}
+
+// TestComputeLegacyLeases covers pods that kept a node-subnet address across a NodeSubnet
+// to Overlay migration: they stay reachable and are masqueraded (R50, R16).
+func TestComputeLegacyLeases(t *testing.T) {
+	self := nnc("node-1", 0, []string{"10.244.1.0/24"}, []string{"10.224.0.4"})
+	self.Status.ClusterPodCIDRs = []string{"10.244.0.0/16"}
+	self.Status.NonMasqueradeCIDRs = []string{"10.244.0.0/16"}
+	leases := addrs("10.244.1.2", "10.224.0.9", "10.224.0.10", "fd10:224::9")
+
+	got, err := Compute(&self, nil, leases, CNIOptions{})
+	if err != nil {
+		t.Fatalf("Compute: %v", err)
+	}
+	if len(got.Datapath.Families) != 1 {
+		t.Fatalf("families = %v, want IPv4 only", got.Datapath.Families)
+	}
+	if diff := cmp.Diff(pfx("10.224.0.9/32", "10.224.0.10/32"), got.Datapath.Families[0].LegacySources, equateNetip); diff != "" {
+		t.Errorf("legacy sources: the leases outside the block (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(pfx("10.244.1.0/24"), got.Datapath.Families[0].PodCIDRs, equateNetip); diff != "" {
+		t.Errorf("pod CIDRs (-want +got):\n%s", diff)
+	}
+	wantProxy := ProxyNeighbors{Uplink: netip.MustParseAddr("10.224.0.4"), Addrs: addrs("10.224.0.9", "10.224.0.10")}
+	if diff := cmp.Diff(wantProxy, got.Datapath.Proxy, equateNetip); diff != "" {
+		t.Errorf("the node still answers for its legacy pods (-want +got):\n%s", diff)
+	}
+	wantWarn := []string{"a pod holds fd10:224::9, of a family this node no longer has; it is not masqueraded"}
+	if diff := cmp.Diff(wantWarn, got.Warnings); diff != "" {
+		t.Errorf("warnings (-want +got):\n%s", diff)
+	}
+
+	// Without leases outside the block nothing is legacy.
+	got, err = Compute(&self, nil, addrs("10.244.1.2"), CNIOptions{})
+	if err != nil {
+		t.Fatalf("Compute: %v", err)
+	}
+	if l := got.Datapath.Families[0].LegacySources; len(l) != 0 || len(got.Datapath.Proxy.Addrs) != 0 {
+		t.Errorf("no legacy pod: legacy sources %v, proxy %v", l, got.Datapath.Proxy.Addrs)
 	}
 }
