@@ -331,7 +331,7 @@ func TestReconcileNodeSubnet(t *testing.T) {
 	if err != nil {
 		t.Fatalf("reading the CNI configuration: %v", err)
 	}
-	for _, s := range []string{`"rangeStart": "10.224.0.8"`, `"rangeEnd": "10.224.0.17"`, `"gateway": "169.254.1.1"`} {
+	for _, s := range []string{`"rangeStart": "10.224.0.8"`, `"rangeEnd": "10.224.0.17"`, `"gateway": "10.224.0.4"`} {
 		if !strings.Contains(string(got), s) {
 			t.Errorf("R40 the CNI configuration lacks %s:\n%s", s, got)
 		}

@@ -116,6 +116,10 @@ func TestPodNetworkInNamespaces(t *testing.T) {
 			runScenario(t, binDir, sc.dual, sc.mode)
 		})
 	}
+	// NodeSubnet pods take VNet addresses (R40–R42), then migrate live (R50).
+	t.Run("NodeSubnet then Overlay", func(t *testing.T) {
+		runNodeSubnetScenario(t, binDir)
+	})
 }
 
 // cluster is one scenario's running system.
@@ -128,7 +132,9 @@ type cluster struct {
 	pods     map[string][]*topology.Pod // by node
 }
 
-func runScenario(t *testing.T, binDir string, dual bool, mode v1alpha1.NetworkMode) {
+// startCluster starts a scenario's local control plane, its three-node topology and the
+// manager; everything is torn down at cleanup.
+func startCluster(t *testing.T, binDir string, dual bool) (*cluster, *harness.Runner) {
 	g := newG(t)
 	ctx := context.Background()
 	t.Cleanup(func() {
@@ -155,6 +161,42 @@ func runScenario(t *testing.T, binDir string, dual bool, mode v1alpha1.NetworkMo
 	runner := &harness.Runner{}
 	t.Cleanup(func() { g.Expect(runner.Stop()).To(Succeed()) })
 	g.Expect(runner.StartManager(ctx, env)).To(Succeed())
+	return c, runner
+}
+
+// smallPoolSpec is the node pool of node-3, with the minimum pod limit (R12).
+func smallPoolSpec() []v1alpha1.NodePool {
+	return []v1alpha1.NodePool{{
+		Name:         smallPool,
+		NodeSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"pool": smallPool}},
+		MaxPods:      ptr.To[int32](smallMaxPods),
+	}}
+}
+
+// startNodes registers the topology's hosts as Nodes, node-3 in the small pool, and starts
+// their agents.
+func (c *cluster) startNodes(t *testing.T, runner *harness.Runner) {
+	g := newG(t)
+	ctx := context.Background()
+	for _, h := range c.topo.Nodes {
+		labels := map[string]string{}
+		if h == c.topo.Nodes[2] {
+			labels["pool"] = smallPool
+		}
+		g.Expect(harness.CreateNode(ctx, c.env.Client, h.Name, labels, h.Addrs)).To(Succeed())
+	}
+	for _, h := range c.topo.Nodes {
+		a, err := runner.StartAgent(ctx, c.env, h, c.binDir)
+		g.Expect(err).NotTo(HaveOccurred())
+		c.agents[h.Name] = a
+	}
+}
+
+func runScenario(t *testing.T, binDir string, dual bool, mode v1alpha1.NetworkMode) {
+	g := newG(t)
+	ctx := context.Background()
+	c, runner := startCluster(t, binDir, dual)
+	env, topo := c.env, c.topo
 
 	// Something the agent does not own, on node-1: a static route and a table.
 	node1, node2, node3 := topo.Nodes[0], topo.Nodes[1], topo.Nodes[2]
@@ -169,29 +211,14 @@ func runScenario(t *testing.T, binDir string, dual bool, mode v1alpha1.NetworkMo
 			// A custom masquerade list that exempts link-local destinations: the agent
 			// masquerades them anyway (R15, R54).
 			AdditionalNonMasqueradeCIDRs: []string{desired.LinkLocalIPv4.String()},
-			NodePools: []v1alpha1.NodePool{{
-				Name:         smallPool,
-				NodeSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"pool": smallPool}},
-				MaxPods:      ptr.To[int32](smallMaxPods),
-			}},
+			NodePools:                    smallPoolSpec(),
 		},
 	}
 	if dual {
 		ovc.Spec.VNetCIDRs = append(ovc.Spec.VNetCIDRs, vnet6.String())
 	}
 	g.Expect(env.Client.Create(ctx, ovc)).To(Succeed())
-	for _, h := range topo.Nodes {
-		labels := map[string]string{}
-		if h == node3 {
-			labels["pool"] = smallPool
-		}
-		g.Expect(harness.CreateNode(ctx, env.Client, h.Name, labels, h.Addrs)).To(Succeed())
-	}
-	for _, h := range topo.Nodes {
-		a, err := runner.StartAgent(ctx, env, h, binDir)
-		g.Expect(err).NotTo(HaveOccurred())
-		c.agents[h.Name] = a
-	}
+	c.startNodes(t, runner)
 
 	perPeer := len(c.families)
 	t.Run("the manager allocates and every agent reports Programmed next to Allocated", func(t *testing.T) {

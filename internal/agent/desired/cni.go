@@ -50,18 +50,12 @@ type CNI struct {
 	Source string
 }
 
-// NodeSubnetGateway is the gateway of NodeSubnet pods, as Calico and Azure CNI's
-// transparent mode use it: a link-local address that ptp puts on the host side of every
-// pod's veth. A node-subnet address cannot serve, since every one of them belongs to a
-// node, a pod or the cloud (R40).
-var NodeSubnetGateway = netip.MustParseAddr("169.254.1.1")
-
 // Range is the part of a block, or a run of a reservation, that host-local hands out.
 type Range struct {
 	// Subnet is the node's block, or the node subnet of a reservation.
 	Subnet netip.Prefix
-	// Gateway is the block's first host, or NodeSubnetGateway. ptp puts it on the host
-	// side of every pod's veth, so it is never a pod address.
+	// Gateway is the block's first host, or for a reservation the node's own address.
+	// ptp puts it on the host side of every pod's veth, so it is never a pod address.
 	Gateway netip.Addr
 	// Start and End bound the pod addresses, both included.
 	Start, End netip.Addr
@@ -130,11 +124,20 @@ func BuildCNI(blocks []netip.Prefix, maxPods int, opts CNIOptions) (CNI, []strin
 
 // BuildNodeSubnetCNI returns the CNI configuration of a NodeSubnet node: host-local hands
 // out exactly the reserved addresses (R40), one range per run, each with the node
-// subnet's prefix length and NodeSubnetGateway as gateway. The reservation holds maxPods
-// addresses, so it is the pod limit too (R41).
-func BuildNodeSubnetCNI(subnet netip.Prefix, reserved []nodesubnet.Run, opts CNIOptions) (CNI, error) {
+// subnet's prefix length. The reservation holds maxPods addresses, so it is the pod limit
+// too (R41).
+//
+// The pods' gateway is the node's own address, gw. ptp installs the default route before
+// the route to the gateway, so the gateway must lie inside the pod's subnet, and every
+// other address of a node subnet belongs to a node, a pod or the cloud (R40). ptp puts it
+// on the host side of each pod's veth as a /32, next to the node's interface, which the
+// kernel allows.
+func BuildNodeSubnetCNI(subnet netip.Prefix, gw netip.Addr, reserved []nodesubnet.Run, opts CNIOptions) (CNI, error) {
 	if len(reserved) == 0 {
 		return CNI{}, errors.New("no reserved addresses to hand out (R40)")
+	}
+	if !gw.Is4() || !subnet.Contains(gw) {
+		return CNI{}, fmt.Errorf("the node address %v, the pods' gateway, is not an IPv4 address of node subnet %s (R40)", gw, subnet)
 	}
 	var (
 		out    CNI
@@ -144,14 +147,17 @@ func BuildNodeSubnetCNI(subnet netip.Prefix, reserved []nodesubnet.Run, opts CNI
 		if !r.First.Is4() || !subnet.Contains(r.First) || !subnet.Contains(r.Last) {
 			return CNI{}, fmt.Errorf("reserved addresses %s-%s are not IPv4 addresses of node subnet %s (R40)", r.First, r.Last, subnet)
 		}
+		if r.Contains(gw) {
+			return CNI{}, fmt.Errorf("reserved addresses %s-%s hold the node's own address %s (R40)", r.First, r.Last, gw)
+		}
 		n := r.Len()
-		out.Ranges = append(out.Ranges, Range{Subnet: subnet, Gateway: NodeSubnetGateway, Start: r.First, End: r.Last, Size: n})
+		out.Ranges = append(out.Ranges, Range{Subnet: subnet, Gateway: gw, Start: r.First, End: r.Last, Size: n})
 		out.Capacity += n
 		ranges = append(ranges, hostLocalRange{
 			Subnet:     subnet.String(),
 			RangeStart: r.First.String(),
 			RangeEnd:   r.Last.String(),
-			Gateway:    NodeSubnetGateway.String(),
+			Gateway:    gw.String(),
 		})
 	}
 	out.Source = fmt.Sprintf("the %d reserved addresses of node subnet %s", out.Capacity, subnet)

@@ -226,9 +226,9 @@ func Compute(self *v1alpha1.NodeNetworkConfig, all []v1alpha1.NodeNetworkConfig,
 			}
 		}
 		fr.ClusterPodCIDRs = Merge(space)
-		fr.NonMasquerade = Merge(slices.Concat(ofFamily(nonMasq, f), fr.ClusterPodCIDRs, fr.PodCIDRs))
-		fr.NodeIPs = sortedAddrs(addrsOfFamily(slices.Concat(me.nodeIPs, nodeIPs), f))
 		fr.LegacySources = Merge(ofFamily(legacy, f))
+		fr.NonMasquerade = Merge(slices.Concat(ofFamily(nonMasq, f), fr.ClusterPodCIDRs, fr.PodCIDRs, fr.LegacySources))
+		fr.NodeIPs = sortedAddrs(addrsOfFamily(slices.Concat(me.nodeIPs, nodeIPs), f))
 		res.Datapath.Families = append(res.Datapath.Families, fr)
 	}
 	for _, p := range legacy {
@@ -239,9 +239,6 @@ func Compute(self *v1alpha1.NodeNetworkConfig, all []v1alpha1.NodeNetworkConfig,
 
 	// The node answers on its uplink for its node-subnet pods, and for pods that kept a
 	// node-subnet address across a migration.
-	if uplink, ok := firstOfFamily(me.nodeIPs, v1alpha1.IPv4); ok {
-		res.Datapath.Proxy.Uplink = uplink
-	}
 	for _, r := range reserved {
 		for a := r.First; r.Contains(a); a = a.Next() {
 			res.Datapath.Proxy.Addrs = append(res.Datapath.Proxy.Addrs, a)
@@ -253,8 +250,14 @@ func Compute(self *v1alpha1.NodeNetworkConfig, all []v1alpha1.NodeNetworkConfig,
 		}
 	}
 	res.Datapath.Proxy.Addrs = sortedAddrs(res.Datapath.Proxy.Addrs)
-	if len(res.Datapath.Proxy.Addrs) > 0 && !res.Datapath.Proxy.Uplink.IsValid() {
-		warn("the node has no IPv4 node IP: nothing answers for its %d node-subnet pod addresses", len(res.Datapath.Proxy.Addrs))
+	// The uplink is named only when there is something to answer for, so that a node
+	// that never held node-subnet pods leaves its interface's proxy entries alone.
+	if len(res.Datapath.Proxy.Addrs) > 0 {
+		uplink, ok := firstOfFamily(me.nodeIPs, v1alpha1.IPv4)
+		if !ok {
+			warn("the node has no IPv4 node IP: nothing answers for its %d node-subnet pod addresses", len(res.Datapath.Proxy.Addrs))
+		}
+		res.Datapath.Proxy.Uplink = uplink
 	}
 
 	var (
@@ -262,7 +265,8 @@ func Compute(self *v1alpha1.NodeNetworkConfig, all []v1alpha1.NodeNetworkConfig,
 		cniWarnings []string
 	)
 	if st.Mode == v1alpha1.ModeNodeSubnet {
-		cni, err = BuildNodeSubnetCNI(subnet, reserved, opts)
+		gw, _ := firstOfFamily(me.nodeIPs, v1alpha1.IPv4)
+		cni, err = BuildNodeSubnetCNI(subnet, gw, reserved, opts)
 	} else {
 		cni, cniWarnings, err = BuildCNI(me.podCIDRs, int(maxPods), opts)
 	}

@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/overlaynet/overlaynet/api/v1alpha1"
+	"github.com/overlaynet/overlaynet/internal/nodesubnet"
 )
 
 var equateNetip = cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{})
@@ -422,7 +423,7 @@ func TestComputeNodeSubnet(t *testing.T) {
 	if diff := cmp.Diff(want, got.Datapath, equateNetip, cmpopts.EquateEmpty()); diff != "" {
 		t.Errorf("datapath (-want +got):\n%s", diff)
 	}
-	wantRanges := []Range{rng("10.224.0.0/24", "169.254.1.1", "10.224.0.7", "10.224.0.36", 30)}
+	wantRanges := []Range{rng("10.224.0.0/24", "10.224.0.4", "10.224.0.7", "10.224.0.36", 30)}
 	if diff := cmp.Diff(wantRanges, got.CNI.Ranges, equateNetip); diff != "" {
 		t.Errorf("R40 host-local hands out exactly the reservation (-want +got):\n%s", diff)
 	}
@@ -459,13 +460,13 @@ func TestBuildNodeSubnetCNIConflist(t *testing.T) {
               "subnet": "10.224.0.0/24",
               "rangeStart": "10.224.0.7",
               "rangeEnd": "10.224.0.7",
-              "gateway": "169.254.1.1"
+              "gateway": "10.224.0.4"
             },
             {
               "subnet": "10.224.0.0/24",
               "rangeStart": "10.224.0.9",
               "rangeEnd": "10.224.0.10",
-              "gateway": "169.254.1.1"
+              "gateway": "10.224.0.4"
             }
           ]
         ],
@@ -531,5 +532,26 @@ func TestComputeLegacyLeases(t *testing.T) {
 	}
 	if l := got.Datapath.Families[0].LegacySources; len(l) != 0 || len(got.Datapath.Proxy.Addrs) != 0 {
 		t.Errorf("no legacy pod: legacy sources %v, proxy %v", l, got.Datapath.Proxy.Addrs)
+	}
+}
+
+func TestBuildNodeSubnetCNIErrors(t *testing.T) {
+	subnet := netip.MustParsePrefix("10.224.0.0/24")
+	runs := []nodesubnet.Run{{First: netip.MustParseAddr("10.224.0.4"), Last: netip.MustParseAddr("10.224.0.9")}}
+	for _, tt := range []struct {
+		name string
+		gw   netip.Addr
+		runs []nodesubnet.Run
+		want string
+	}{
+		{"R40 nothing reserved", netip.MustParseAddr("10.224.0.4"), nil, "no reserved addresses to hand out (R40)"},
+		{"the node has no IPv4 address to be the gateway", netip.Addr{}, runs, "the node address invalid IP, the pods' gateway, is not an IPv4 address of node subnet 10.224.0.0/24 (R40)"},
+		{"R40 a reservation never holds the node's address", netip.MustParseAddr("10.224.0.5"), runs, "reserved addresses 10.224.0.4-10.224.0.9 hold the node's own address 10.224.0.5 (R40)"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := BuildNodeSubnetCNI(subnet, tt.gw, tt.runs, CNIOptions{}); err == nil || err.Error() != tt.want {
+				t.Errorf("BuildNodeSubnetCNI error = %v, want %q", err, tt.want)
+			}
+		})
 	}
 }

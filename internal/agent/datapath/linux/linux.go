@@ -1,19 +1,23 @@
 // Package linux is the node agent's Linux datapath: routes to peer blocks through netlink,
-// masquerade and the pod-ingress guard in an nftables table of its own, and IP forwarding.
+// masquerade and the pod-ingress guard in an nftables table of its own, proxy neighbour
+// entries that answer ARP for node-subnet pod addresses on the uplink, and IP forwarding.
 //
 // It works on a network-namespace handle, never on the calling thread's namespace, so the
 // agent programs the host namespace in production and tests drive several agents against
 // namespaces they create, in one process.
 //
-// Ownership is explicit: routes carry RouteProtocol and the rules live in one table, so
-// the backend removes exactly what it added and never touches anyone else's routes or
-// tables.
+// Ownership is explicit: routes carry RouteProtocol, the rules live in one table, and proxy
+// neighbour entries are owned by place (the uplink's connected subnet, see proxy.go), so
+// the backend removes exactly what it owns and never touches anyone else's routes, tables
+// or proxy entries.
 package linux
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
+	"slices"
 	"sync"
 
 	"github.com/vishvananda/netlink"
@@ -62,6 +66,12 @@ type Backend struct {
 	routesKnown   bool
 	// nft is what the last Apply left in the table; nil when unknown.
 	nft *nftState
+	// uplink is where the backend owns proxy neighbour entries (proxy.go); nil when no
+	// Apply has found one. proxied are the entries the last Apply left there, sorted;
+	// valid only while proxyKnown, which a failure clears.
+	uplink     *uplink
+	proxied    []netip.Addr
+	proxyKnown bool
 	// local is true when ns is the process's own namespace: no setns needed.
 	local bool
 	// forwarding holds the families whose forwarding sysctl is known to be on.
@@ -127,21 +137,26 @@ func (b *Backend) Apply(ctx context.Context, dp *desired.Datapath, full bool) (d
 	if err := b.syncNFT(dp.Families, full, &st); err != nil {
 		errs = append(errs, &datapath.Error{Part: datapath.PartSNAT, Err: err})
 	}
+	if err := b.syncProxy(dp.Proxy, full, &st); err != nil {
+		errs = append(errs, &datapath.Error{Part: datapath.PartProxy, Err: err})
+	}
 	return st, errors.Join(errs...)
 }
 
-// Teardown removes everything the backend owns from the namespace: its routes and its
-// table. The agent does not call it on exit (pods keep working across restarts); it is
-// for uninstalling and for tests.
+// Teardown removes everything the backend owns from the namespace: its routes, its table
+// and its proxy neighbour entries (those at the uplink of the last Apply; a backend that
+// never found an uplink removes none). It removes what it can and reports every failure.
+// The agent does not call it on exit (pods keep working across restarts); it is for
+// uninstalling and for tests.
 func (b *Backend) Teardown() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.routesKnown, b.nft = false, nil
+	var errs []error
 	owned, err := b.listRoutes()
 	if err != nil {
-		return fmt.Errorf("listing owned routes: %w", err)
+		errs = append(errs, fmt.Errorf("listing owned routes: %w", err))
 	}
-	var errs []error
 	for _, rs := range owned {
 		for i := range rs {
 			if err := b.nl.RouteDel(&rs[i]); err != nil && !errors.Is(err, unix.ESRCH) {
@@ -152,21 +167,29 @@ func (b *Backend) Teardown() error {
 	if err := b.deleteTable(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := b.teardownProxies(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
-// ensureForwarding turns on IP forwarding for the families the node routes, checking the
-// sysctls on every full apply. IPv6 forwarding is left alone on an IPv4-only node: turning
-// it on makes the kernel ignore router advertisements, which could cost the host its
-// IPv6 default route.
+// ensureForwarding turns on IP forwarding for the families the node routes, and IPv4
+// forwarding when the node answers for pod addresses on its uplink (the kernel answers for
+// a proxy neighbour entry only when it forwards), checking the sysctls on every full
+// apply. IPv6 forwarding is left alone on an IPv4-only node: turning it on makes the kernel
+// ignore router advertisements, which could cost the host its IPv6 default route.
 func (b *Backend) ensureForwarding(dp *desired.Datapath, full bool) error {
+	const v4, v6 = "net/ipv4/ip_forward", "net/ipv6/conf/all/forwarding"
 	var want []string
 	for _, f := range dp.Families {
 		if f.Family == v1alpha1.IPv6 {
-			want = append(want, "net/ipv6/conf/all/forwarding")
+			want = append(want, v6)
 		} else {
-			want = append(want, "net/ipv4/ip_forward")
+			want = append(want, v4)
 		}
+	}
+	if len(dp.Proxy.Addrs) > 0 && !slices.Contains(want, v4) {
+		want = append(want, v4)
 	}
 	var errs []error
 	for _, key := range want {

@@ -24,10 +24,16 @@ import (
 //	  set node-ips-v4 { type ipv4_addr; elements = { <every node IP> } }
 //	  chain postrouting { type nat hook postrouting priority srcnat; policy accept;
 //	    ip saddr <own block> jump masquerade-v4
+//	    ip saddr <each legacy source> jump legacy-v4
 //	  }
 //	  chain masquerade-v4 {
 //	    ip daddr 169.254.0.0/16 masquerade
 //	    ip daddr <each non-masquerade CIDR> return
+//	    masquerade
+//	  }
+//	  chain legacy-v4 {
+//	    ip daddr <own block> return
+//	    ip daddr <each legacy source> return
 //	    masquerade
 //	  }
 //	  chain forward { type filter hook forward priority filter; policy accept;
@@ -37,6 +43,7 @@ import (
 //	  }
 //	  chain pod-ingress-v4 {
 //	    ip saddr <each cluster pod CIDR> return
+//	    ip saddr <each legacy source> return
 //	    ip saddr @node-ips-v4 return
 //	    counter drop
 //	  }
@@ -48,6 +55,12 @@ import (
 // (R16); replies and Service traffic that kube-proxy DNATed pass. Prefixes are matched rule
 // by rule (the lists are short); only the node IPs, which change with every peer, live in
 // a set that is updated element by element.
+//
+// Legacy sources are addresses that running pods of this node kept from an earlier mode (a
+// NodeSubnet to Overlay migration): no peer's guard knows them as pod sources, so their
+// traffic is masqueraded to every destination but this node's own pods. The legacy chain
+// and its jumps exist only while the family has legacy sources: a node without them has
+// neither. A change of legacy sources rewrites the table.
 
 // nftState is what the table holds after a successful apply.
 type nftState struct {
@@ -163,6 +176,18 @@ func (b *Backend) writeTable(fams []desired.FamilyRules) (int, error) {
 		for _, p := range f.PodCIDRs {
 			rule(post, proto, match(f.Family, src, p), verdict(expr.VerdictJump, masq.Name))
 		}
+		if len(f.LegacySources) > 0 {
+			// Pods that kept an address from an earlier mode: masqueraded to everything
+			// but this node's own pods, since no peer's guard knows their sources.
+			legacy := c.AddChain(&nftables.Chain{Name: "legacy-" + sfx, Table: t})
+			for _, p := range f.LegacySources {
+				rule(post, proto, match(f.Family, src, p), verdict(expr.VerdictJump, legacy.Name))
+			}
+			for _, p := range slices.Concat(f.PodCIDRs, f.LegacySources) {
+				rule(legacy, proto, match(f.Family, dst, p), verdict(expr.VerdictReturn, ""))
+			}
+			rule(legacy, proto, []expr.Any{&expr.Masq{}})
+		}
 		rule(masq, proto, match(f.Family, dst, f.LinkLocal), []expr.Any{&expr.Masq{}})
 		for _, p := range f.NonMasquerade {
 			rule(masq, proto, match(f.Family, dst, p), verdict(expr.VerdictReturn, ""))
@@ -172,7 +197,9 @@ func (b *Backend) writeTable(fams []desired.FamilyRules) (int, error) {
 		for _, p := range f.ClusterPodCIDRs {
 			rule(fwd, proto, match(f.Family, dst, p), verdict(expr.VerdictJump, ingress.Name))
 		}
-		for _, p := range f.ClusterPodCIDRs {
+		// This node's legacy pods are pods too: they may open connections to the node's
+		// block (their traffic to other nodes arrives masqueraded).
+		for _, p := range slices.Concat(f.ClusterPodCIDRs, f.LegacySources) {
 			rule(ingress, proto, match(f.Family, src, p), verdict(expr.VerdictReturn, ""))
 		}
 		rule(ingress, proto, load(f.Family, src), []expr.Any{
