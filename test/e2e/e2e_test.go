@@ -394,9 +394,12 @@ func (c *cluster) migrateToOverlay(t *testing.T, nodes []*topology.Host) {
 	g := newG(t)
 	ctx := context.Background()
 	before := map[string][]string{}
+	var running []*topology.Pod
 	for _, h := range nodes {
 		before[h.Name] = c.nnc(g, h.Name).Status.PodCIDRs
+		running = append(running, c.pods[h.Name][0])
 	}
+	ring := startRingProbe(running)
 	g.Eventually(func(g Gomega) {
 		ovc := &v1alpha1.OverlayCluster{}
 		g.Expect(c.env.Client.Get(ctx, types.NamespacedName{Name: v1alpha1.ClusterName}, ovc)).To(Succeed())
@@ -422,6 +425,14 @@ func (c *cluster) migrateToOverlay(t *testing.T, nodes []*topology.Host) {
 			g.Expect(p.ObservedGeneration).To(Equal(nnc.Generation), "%s programmed the Overlay generation", h.Name)
 		}
 	}).Should(Succeed())
+	ring.stopAndCheck(t, g)
+	for _, h := range nodes {
+		// R15 still holds for the running pods once the cluster is Overlay.
+		from, dst := c.pods[h.Name][0], c.topo.External.Addr(v1alpha1.IPv4)
+		g.Eventually(func() (netip.Addr, error) {
+			return topology.Probe(ctx, from.NS, dst, probeTimeout)
+		}).Should(Equal(h.Addr(v1alpha1.IPv4)), "after the migration: %s -> external %s", from.Name, dst)
+	}
 	for _, h := range nodes {
 		for _, peer := range nodes {
 			if peer == h {

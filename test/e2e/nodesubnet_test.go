@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -149,34 +150,7 @@ func runNodeSubnetScenario(t *testing.T, binDir string) {
 		g := newG(t)
 		legacy := []*topology.Pod{c.pods[node1.Name][0], c.pods[node2.Name][0], c.pods[node3.Name][0]}
 
-		// Probe a ring of the running pods while the cluster migrates, and keep the
-		// longest time each link went without a successful connection.
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		gaps := make([]time.Duration, len(legacy))
-		oks := make([]int, len(legacy))
-		for i, from := range legacy {
-			to := legacy[(i+1)%len(legacy)]
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				last := time.Now()
-				for {
-					select {
-					case <-stop:
-						return
-					case <-time.After(100 * time.Millisecond):
-					}
-					if _, err := topology.Probe(ctx, from.NS, to.IP(familyAddr(v1alpha1.IPv4)), probeTimeout); err == nil {
-						last = time.Now()
-						oks[i]++
-					} else if gap := time.Since(last); gap > gaps[i] {
-						gaps[i] = gap
-					}
-				}
-			}()
-		}
-
+		ring := startRingProbe(legacy)
 		g.Eventually(func(g Gomega) {
 			ovc := &v1alpha1.OverlayCluster{}
 			g.Expect(c.env.Client.Get(ctx, types.NamespacedName{Name: v1alpha1.ClusterName}, ovc)).To(Succeed())
@@ -201,17 +175,11 @@ func runNodeSubnetScenario(t *testing.T, binDir string) {
 				g.Expect(p.Message).To(HavePrefix("Programmed 2 routes to peer blocks"))
 			}
 		}).Should(Succeed())
-		// One more round of probes after the migration, then stop.
-		time.Sleep(time.Second)
-		close(stop)
-		wg.Wait()
-		for i, gap := range gaps {
-			t.Logf("%s -> %s: %d connections during the migration, longest gap without one: %v",
-				legacy[i].Name, legacy[(i+1)%len(legacy)].Name, oks[i], gap.Round(time.Millisecond))
-			g.Expect(oks[i]).To(BeNumerically(">", 0), "no probe of %s ran during the migration", legacy[i].Name)
-			// A reconcile takes milliseconds. The bound is loose for a loaded machine and
-			// still catches connectivity that waits for a resync (LegacyRecheckPeriod, 30 s).
-			g.Expect(gap).To(BeNumerically("<", maxMigrationGap), "%s lost its peer during the migration", legacy[i].Name)
+		ring.stopAndCheck(t, g)
+		// Forget what ARP learned before the migration, so that what follows depends on
+		// the nodes answering for their running pods now, not on caches.
+		for _, h := range slices.Concat(topo.Nodes, []*topology.Host{topo.External}) {
+			g.Expect(h.FlushNeighbors()).To(Succeed())
 		}
 
 		// The running pods reach each other; their node-subnet addresses are not pod
@@ -267,5 +235,58 @@ func (c *cluster) expectPodToPod(g *WithT, nodes []*topology.Host, want func(fro
 				return topology.Probe(ctx, from.NS, dst, probeTimeout)
 			}).Should(Equal(want(from, to)), "%s (%s) -> %s (%s)", from.Name, from.IPs, to.Name, dst)
 		}
+	}
+}
+
+// ringProbe connects each pod of a ring to the next one every 100 ms, and keeps, per link,
+// the number of connections made and the longest time without one.
+type ringProbe struct {
+	pods []*topology.Pod
+	stop chan struct{}
+	wg   sync.WaitGroup
+	gaps []time.Duration
+	oks  []int
+}
+
+// startRingProbe starts probing the ring of pods (IPv4).
+func startRingProbe(pods []*topology.Pod) *ringProbe {
+	r := &ringProbe{pods: pods, stop: make(chan struct{}), gaps: make([]time.Duration, len(pods)), oks: make([]int, len(pods))}
+	for i, from := range pods {
+		to := pods[(i+1)%len(pods)]
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			last := time.Now()
+			for {
+				select {
+				case <-r.stop:
+					return
+				case <-time.After(100 * time.Millisecond):
+				}
+				if _, err := topology.Probe(context.Background(), from.NS, to.IP(familyAddr(v1alpha1.IPv4)), probeTimeout); err == nil {
+					last = time.Now()
+					r.oks[i]++
+				} else if gap := time.Since(last); gap > r.gaps[i] {
+					r.gaps[i] = gap
+				}
+			}
+		}()
+	}
+	return r
+}
+
+// stopAndCheck probes one more second, stops, logs every link's figures and expects each
+// link to have connected during the probe and never to have gone maxMigrationGap without
+// a connection. A reconcile takes milliseconds; the bound is loose for a loaded machine
+// and still catches connectivity that waits for a resync (LegacyRecheckPeriod, 30 s).
+func (r *ringProbe) stopAndCheck(t *testing.T, g *WithT) {
+	time.Sleep(time.Second)
+	close(r.stop)
+	r.wg.Wait()
+	for i, gap := range r.gaps {
+		from, to := r.pods[i], r.pods[(i+1)%len(r.pods)]
+		t.Logf("%s -> %s: %d connections during the migration, longest gap without one: %v", from.Name, to.Name, r.oks[i], gap.Round(time.Millisecond))
+		g.Expect(r.oks[i]).To(BeNumerically(">", 0), "no probe of %s -> %s succeeded during the migration", from.Name, to.Name)
+		g.Expect(gap).To(BeNumerically("<", maxMigrationGap), "%s lost %s during the migration", from.Name, to.Name)
 	}
 }

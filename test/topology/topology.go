@@ -258,3 +258,28 @@ func (h *Host) RouteOnLink(dst netip.Prefix) error {
 		Dst:       &net.IPNet{IP: dst.Addr().AsSlice(), Mask: net.CIDRMask(dst.Bits(), dst.Addr().BitLen())},
 	})
 }
+
+// FlushNeighbors forgets every learned neighbour of the host, as ageing would: the next
+// packet to each address resolves it afresh. Permanent entries and proxy entries stay.
+func (h *Host) FlushNeighbors() error {
+	nl, err := netlink.NewHandleAt(h.NS, unix.NETLINK_ROUTE)
+	if err != nil {
+		return err
+	}
+	defer nl.Close()
+	neighs, err := nl.NeighList(0, netlink.FAMILY_ALL)
+	if err != nil {
+		return fmt.Errorf("listing the neighbours of %s: %w", h.Name, err)
+	}
+	var errs []error
+	for i := range neighs {
+		n := &neighs[i]
+		if n.State&(netlink.NUD_PERMANENT|netlink.NUD_NOARP) != 0 {
+			continue
+		}
+		if err := nl.NeighDel(n); err != nil && !errors.Is(err, unix.ENOENT) {
+			errs = append(errs, fmt.Errorf("forgetting neighbour %s of %s: %w", n.IP, h.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
