@@ -257,18 +257,7 @@ func runScenario(t *testing.T, binDir string, dual bool, mode v1alpha1.NetworkMo
 		}
 	})
 
-	for _, h := range topo.Nodes {
-		for i := range 2 {
-			c.addPod(t, h, fmt.Sprintf("%s-pod-%d", h.Name, i))
-		}
-	}
-	external, err := topology.Serve(topo.External.NS)
-	g.Expect(err).NotTo(HaveOccurred())
-	t.Cleanup(func() { _ = external.Close() })
-	g.Expect(topo.External.AddAddr(metadata)).To(Succeed())
-	for _, h := range topo.Nodes {
-		g.Expect(h.RouteOnLink(metadata)).To(Succeed())
-	}
+	c.startPodsAndExternal(t, metadata)
 
 	t.Run("R15 a link-local destination is masqueraded although the non-masquerade list covers it", func(t *testing.T) {
 		g := newG(t)
@@ -444,6 +433,25 @@ func (c *cluster) migrateToOverlay(t *testing.T, nodes []*topology.Host) {
 				return topology.Probe(ctx, from.NS, dst, probeTimeout)
 			}).Should(Equal(src), "after the migration: %s (%s) -> %s (%s)", from.Name, src, to.Name, dst)
 		}
+	}
+}
+
+// startPodsAndExternal starts two pods on every node and the external host's echo
+// server, and gives the external host an extra address that the nodes route out of their
+// VNet interface.
+func (c *cluster) startPodsAndExternal(t *testing.T, extra netip.Prefix) {
+	g := newG(t)
+	for _, h := range c.topo.Nodes {
+		for i := range 2 {
+			c.addPod(t, h, fmt.Sprintf("%s-pod-%d", h.Name, i))
+		}
+	}
+	external, err := topology.Serve(c.topo.External.NS)
+	g.Expect(err).NotTo(HaveOccurred())
+	t.Cleanup(func() { _ = external.Close() })
+	g.Expect(c.topo.External.AddAddr(extra)).To(Succeed())
+	for _, h := range c.topo.Nodes {
+		g.Expect(h.RouteOnLink(extra)).To(Succeed())
 	}
 }
 

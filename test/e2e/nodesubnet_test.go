@@ -74,18 +74,7 @@ func runNodeSubnetScenario(t *testing.T, binDir string) {
 		return
 	}
 
-	for _, h := range topo.Nodes {
-		for i := range 2 {
-			c.addPod(t, h, fmt.Sprintf("%s-pod-%d", h.Name, i))
-		}
-	}
-	external, err := topology.Serve(topo.External.NS)
-	g.Expect(err).NotTo(HaveOccurred())
-	t.Cleanup(func() { _ = external.Close() })
-	g.Expect(topo.External.AddAddr(internet)).To(Succeed())
-	for _, h := range topo.Nodes {
-		g.Expect(h.RouteOnLink(internet)).To(Succeed())
-	}
+	c.startPodsAndExternal(t, internet)
 
 	t.Run("R40 pods take only their node's reserved addresses", func(t *testing.T) {
 		g := newG(t)
