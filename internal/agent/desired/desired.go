@@ -167,6 +167,24 @@ func Compute(self *v1alpha1.NodeNetworkConfig, all []v1alpha1.NodeNetworkConfig,
 		warn("status.maxPods is unset; limiting the node to the %s default of %d pods (R12, R41)", cmp.Or(st.Mode, v1alpha1.ModeOverlay), maxPods)
 	}
 
+	peers := make([]node, 0, len(all))
+	for i := range all {
+		n := &all[i]
+		if n.Name == self.Name || !n.DeletionTimestamp.IsZero() {
+			continue
+		}
+		// A peer without a block (NodeSubnet, or not allocated yet) gets no route, but
+		// its node IPs may still reach pods (R17).
+		peers = append(peers, parsePeer(n, warn))
+	}
+	// nodeAddrs names the node that holds each node address.
+	nodeAddrs := map[netip.Addr]string{}
+	for _, p := range append([]node{me}, peers...) {
+		for _, a := range p.nodeIPs {
+			nodeAddrs[a] = p.name
+		}
+	}
+
 	// sources are the addresses of the node's pods: its blocks, or its reservation.
 	var (
 		sources  []netip.Prefix
@@ -177,6 +195,9 @@ func Compute(self *v1alpha1.NodeNetworkConfig, all []v1alpha1.NodeNetworkConfig,
 		if reserved, subnet, err = parseReservation(self, int(maxPods)); err != nil {
 			return nil, err
 		}
+		// A node that registered after the reservation was made may hold one of its
+		// addresses until the controller moves it (R40): never hand it to a pod.
+		reserved = withoutNodeAddrs(reserved, nodeAddrs, warn)
 		for _, r := range reserved {
 			sources = append(sources, r.Prefixes()...)
 		}
@@ -196,16 +217,6 @@ func Compute(self *v1alpha1.NodeNetworkConfig, all []v1alpha1.NodeNetworkConfig,
 		return nil, fmt.Errorf("NodeNetworkConfig %q: %w", self.Name, err)
 	}
 
-	peers := make([]node, 0, len(all))
-	for i := range all {
-		n := &all[i]
-		if n.Name == self.Name || !n.DeletionTimestamp.IsZero() {
-			continue
-		}
-		// A peer without a block (NodeSubnet, or not allocated yet) gets no route, but
-		// its node IPs may still reach pods (R17).
-		peers = append(peers, parsePeer(n, warn))
-	}
 	// The node's own addresses, blocks or reservation, are never routed away.
 	routes, nodeIPs := peerRoutes(node{name: me.name, podCIDRs: sources}, peers, warn)
 	res.Datapath.Routes = routes
@@ -245,8 +256,14 @@ func Compute(self *v1alpha1.NodeNetworkConfig, all []v1alpha1.NodeNetworkConfig,
 		}
 	}
 	for _, p := range legacy {
-		if p.Addr().Is4() {
-			res.Datapath.Proxy.Addrs = append(res.Datapath.Proxy.Addrs, p.Addr())
+		a := p.Addr()
+		if holder, ok := nodeAddrs[a]; ok {
+			// Answering for it would take the address from its node.
+			warn("a pod holds %s, the address of node %s; the node does not answer for it", a, holder)
+			continue
+		}
+		if a.Is4() {
+			res.Datapath.Proxy.Addrs = append(res.Datapath.Proxy.Addrs, a)
 		}
 	}
 	res.Datapath.Proxy.Addrs = sortedAddrs(res.Datapath.Proxy.Addrs)
@@ -309,6 +326,42 @@ func parseReservation(self *v1alpha1.NodeNetworkConfig, maxPods int) ([]nodesubn
 		return nil, netip.Prefix{}, fmt.Errorf("NodeNetworkConfig %q: status.reservedIPs hold %d addresses, more than maxPods %d (R40, R41)", self.Name, total, maxPods)
 	}
 	return runs, subnet, nil
+}
+
+// withoutNodeAddrs returns the runs without the addresses that belong to nodes, splitting
+// runs around them, and names each one dropped in a warning.
+func withoutNodeAddrs(runs []nodesubnet.Run, nodeAddrs map[netip.Addr]string, warn func(string, ...any)) []nodesubnet.Run {
+	var hit []netip.Addr
+	for a := range nodeAddrs {
+		if slices.ContainsFunc(runs, func(r nodesubnet.Run) bool { return r.Contains(a) }) {
+			hit = append(hit, a)
+		}
+	}
+	if len(hit) == 0 {
+		return runs
+	}
+	slices.SortFunc(hit, netip.Addr.Compare)
+	out := make([]nodesubnet.Run, 0, len(runs)+len(hit))
+	for _, r := range runs {
+		for _, a := range hit {
+			if !r.Contains(a) {
+				continue
+			}
+			warn("reserved address %s is the address of node %s; no pod gets it (R40)", a, nodeAddrs[a])
+			if a != r.First {
+				out = append(out, nodesubnet.Run{First: r.First, Last: a.Prev()})
+			}
+			if a == r.Last {
+				r.First = netip.Addr{}
+				break
+			}
+			r.First = a.Next()
+		}
+		if r.First.IsValid() {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // legacyLeases returns, as host prefixes, the leases that lie outside the node's own

@@ -555,3 +555,41 @@ func TestBuildNodeSubnetCNIErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestComputeNodeSubnetSkipsNodeAddresses covers a node that registered with an address
+// of another node's reservation (the cloud assigns node addresses): until the controller
+// moves the reservation, no pod gets the address and nothing answers for it (R40).
+func TestComputeNodeSubnetSkipsNodeAddresses(t *testing.T) {
+	self := nsNode("node-1", []string{"10.224.0.4-10.224.0.8"}, "10.224.0.9")
+	self.Status.MaxPods = 10
+	late := nsNode("node-2", nil, "10.224.0.5")
+	last := nsNode("node-3", nil, "10.224.0.8")
+	got, err := Compute(&self, []v1alpha1.NodeNetworkConfig{late, last}, addrs("10.224.0.5"), CNIOptions{})
+	if err != nil {
+		t.Fatalf("Compute: %v", err)
+	}
+	wantRanges := []Range{
+		rng("10.224.0.0/24", "10.224.0.9", "10.224.0.4", "10.224.0.4", 1),
+		rng("10.224.0.0/24", "10.224.0.9", "10.224.0.6", "10.224.0.7", 2),
+	}
+	if diff := cmp.Diff(wantRanges, got.CNI.Ranges, equateNetip); diff != "" {
+		t.Errorf("R40 the CNI ranges skip the nodes' addresses (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(addrs("10.224.0.4", "10.224.0.6", "10.224.0.7"), got.Datapath.Proxy.Addrs, equateNetip); diff != "" {
+		t.Errorf("R40 the node answers for no node's address (-want +got):\n%s", diff)
+	}
+	wantWarn := []string{
+		"reserved address 10.224.0.5 is the address of node node-2; no pod gets it (R40)",
+		"reserved address 10.224.0.8 is the address of node node-3; no pod gets it (R40)",
+		"a pod holds 10.224.0.5, the address of node node-2; the node does not answer for it",
+	}
+	if diff := cmp.Diff(wantWarn, got.Warnings); diff != "" {
+		t.Errorf("warnings (-want +got):\n%s", diff)
+	}
+
+	// Every reserved address taken by nodes: nothing to hand out yet.
+	self.Status.ReservedIPs = []string{"10.224.0.5"}
+	if _, err := Compute(&self, []v1alpha1.NodeNetworkConfig{late}, nil, CNIOptions{}); !errors.Is(err, ErrNotAllocated) {
+		t.Errorf("a reservation of node addresses only: error = %v, want ErrNotAllocated", err)
+	}
+}
