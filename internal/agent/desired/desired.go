@@ -14,6 +14,7 @@ import (
 	"math"
 	"net/netip"
 	"slices"
+	"sync"
 
 	"github.com/overlaynet/overlaynet/api/v1alpha1"
 	"github.com/overlaynet/overlaynet/internal/nodesubnet"
@@ -177,13 +178,17 @@ func Compute(self *v1alpha1.NodeNetworkConfig, all []v1alpha1.NodeNetworkConfig,
 		// its node IPs may still reach pods (R17).
 		peers = append(peers, parsePeer(n, warn))
 	}
-	// nodeAddrs names the node that holds each node address.
-	nodeAddrs := map[netip.Addr]string{}
-	for _, p := range append([]node{me}, peers...) {
-		for _, a := range p.nodeIPs {
-			nodeAddrs[a] = p.name
+	// nodeAddrs names the node that holds each node address; only pods on node-subnet
+	// addresses need it.
+	nodeAddrs := sync.OnceValue(func() map[netip.Addr]string {
+		m := make(map[netip.Addr]string, len(peers)+1)
+		for _, p := range append([]node{me}, peers...) {
+			for _, a := range p.nodeIPs {
+				m[a] = p.name
+			}
 		}
-	}
+		return m
+	})
 
 	// sources are the addresses of the node's pods: its blocks, or its reservation.
 	var (
@@ -197,7 +202,7 @@ func Compute(self *v1alpha1.NodeNetworkConfig, all []v1alpha1.NodeNetworkConfig,
 		}
 		// A node that registered after the reservation was made may hold one of its
 		// addresses until the controller moves it (R40): never hand it to a pod.
-		reserved = withoutNodeAddrs(reserved, nodeAddrs, warn)
+		reserved = withoutNodeAddrs(reserved, nodeAddrs(), warn)
 		for _, r := range reserved {
 			sources = append(sources, r.Prefixes()...)
 		}
@@ -257,7 +262,7 @@ func Compute(self *v1alpha1.NodeNetworkConfig, all []v1alpha1.NodeNetworkConfig,
 	}
 	for _, p := range legacy {
 		a := p.Addr()
-		if holder, ok := nodeAddrs[a]; ok {
+		if holder, ok := nodeAddrs()[a]; ok {
 			// Answering for it would take the address from its node.
 			warn("a pod holds %s, the address of node %s; the node does not answer for it", a, holder)
 			continue
