@@ -301,6 +301,30 @@ var _ = Describe("NodeSubnet", func() {
 			g.Expect(getCluster(g).Status.Mode).To(Equal(v1.ModeOverlay))
 		}).Should(Succeed())
 	})
+
+	It("R40 says that a dual-stack NodeSubnet cluster's pods get IPv4 addresses only", func() {
+		stop := startManager(nil)
+		defer stop()
+		createCluster(func(s *v1.OverlayClusterSpec) {
+			s.Mode = v1.ModeNodeSubnet
+			s.IPFamilies = []v1.IPFamily{v1.IPv4, v1.IPv6}
+		})
+		createNodes(0, 2)
+		Eventually(func(g Gomega) {
+			a := observe(g)
+			g.Expect(a.nncs).To(HaveLen(2))
+			for _, nnc := range a.nncs {
+				c := meta.FindStatusCondition(nnc.Status.Conditions, v1.NodeAllocated)
+				g.Expect(c).NotTo(BeNil())
+				g.Expect(c.Status).To(Equal(metav1.ConditionTrue), c.Message)
+				g.Expect(c.Message).To(HaveSuffix("NodeSubnet pods get IPv4 addresses only, migrate to Overlay for dual-stack pods"))
+				g.Expect(nnc.Status.NodeIPs).To(HaveLen(2), "both node addresses are published")
+				for _, a := range reservedAddrs(g, nnc.Status.ReservedIPs) {
+					g.Expect(a.Is4()).To(BeTrue(), "an IPv6 address %s was reserved", a)
+				}
+			}
+		}).Should(Succeed())
+	})
 })
 
 var _ = Describe("A migration interrupted by a manager restart", func() {

@@ -95,7 +95,13 @@ func (r *NodeReconciler) reserveAddresses(ctx context.Context, node *corev1.Node
 	desired.PodCIDRs = nil
 	desired.ReservedIPs = nodesubnet.Compact(held)
 	desired.NodeSubnet = subnet.String()
-	setAllocated(desired, metav1.ConditionTrue, v1.ReasonAllocated, fmt.Sprintf("reserves %d addresses of node subnet %s", len(held), subnet))
+	msg := fmt.Sprintf("reserves %d addresses of node subnet %s", len(held), subnet)
+	if len(cfg.Families) > 1 {
+		// Node subnets hand out IPv4 addresses only, as in AKS, where dual-stack needs
+		// Overlay or Kubenet.
+		msg += "; NodeSubnet pods get IPv4 addresses only, migrate to Overlay for dual-stack pods"
+	}
+	setAllocated(desired, metav1.ConditionTrue, v1.ReasonAllocated, msg)
 	return nil
 }
 
