@@ -397,23 +397,12 @@ func (c *cluster) migrateToOverlay(t *testing.T, nodes []*topology.Host) {
 		ovc.Spec.Mode = v1alpha1.ModeOverlay
 		g.Expect(c.env.Client.Update(ctx, ovc)).To(Succeed())
 	}).Should(Succeed())
-	g.Eventually(func(g Gomega) {
-		ovc := &v1alpha1.OverlayCluster{}
-		g.Expect(c.env.Client.Get(ctx, types.NamespacedName{Name: v1alpha1.ClusterName}, ovc)).To(Succeed())
-		m := meta.FindStatusCondition(ovc.Status.Conditions, v1alpha1.ClusterMigrating)
-		g.Expect(m).NotTo(BeNil())
-		g.Expect(m.Reason).To(Equal("MigrationComplete"), m.Message)
-		g.Expect(ovc.Status.Mode).To(Equal(v1alpha1.ModeOverlay))
+	c.awaitMigration(g, nodes, func(g Gomega, ovc *v1alpha1.OverlayCluster) {
 		g.Expect(ovc.Status.RouteTable).To(BeNil(), "the route table is retired")
-		for _, h := range nodes {
-			nnc := c.nnc(g, h.Name)
-			g.Expect(nnc.Spec.Mode).To(Equal(v1alpha1.ModeOverlay))
-			g.Expect(nnc.Status.PodCIDRs).To(Equal(before[h.Name]), "R51: the block of %s moved", h.Name)
-			p := meta.FindStatusCondition(nnc.Status.Conditions, v1alpha1.NodeProgrammed)
-			g.Expect(p).NotTo(BeNil())
-			g.Expect(p.ObservedGeneration).To(Equal(nnc.Generation), "%s programmed the Overlay generation", h.Name)
-		}
-	}).Should(Succeed())
+	}, func(g Gomega, h *topology.Host, nnc *v1alpha1.NodeNetworkConfig) {
+		g.Expect(nnc.Spec.Mode).To(Equal(v1alpha1.ModeOverlay))
+		g.Expect(nnc.Status.PodCIDRs).To(Equal(before[h.Name]), "R51: the block of %s moved", h.Name)
+	})
 	ring.stopAndCheck(t, g)
 	for _, h := range nodes {
 		// R15 still holds for the running pods once the cluster is Overlay.
@@ -453,6 +442,29 @@ func (c *cluster) startPodsAndExternal(t *testing.T, extra netip.Prefix) {
 	for _, h := range c.topo.Nodes {
 		g.Expect(h.RouteOnLink(extra)).To(Succeed())
 	}
+}
+
+// awaitMigration waits until the OverlayCluster reports its migration to Overlay complete
+// and the agent of every node programmed the node's Overlay generation, with the
+// scenario's own expectations of the cluster and of each node.
+func (c *cluster) awaitMigration(g *WithT, nodes []*topology.Host, checkCluster func(Gomega, *v1alpha1.OverlayCluster), checkNode func(Gomega, *topology.Host, *v1alpha1.NodeNetworkConfig)) {
+	g.Eventually(func(g Gomega) {
+		ovc := &v1alpha1.OverlayCluster{}
+		g.Expect(c.env.Client.Get(context.Background(), types.NamespacedName{Name: v1alpha1.ClusterName}, ovc)).To(Succeed())
+		m := meta.FindStatusCondition(ovc.Status.Conditions, v1alpha1.ClusterMigrating)
+		g.Expect(m).NotTo(BeNil())
+		g.Expect(m.Reason).To(Equal("MigrationComplete"), m.Message)
+		g.Expect(ovc.Status.Mode).To(Equal(v1alpha1.ModeOverlay))
+		checkCluster(g, ovc)
+		for _, h := range nodes {
+			nnc := c.nnc(g, h.Name)
+			p := meta.FindStatusCondition(nnc.Status.Conditions, v1alpha1.NodeProgrammed)
+			g.Expect(p).NotTo(BeNil())
+			g.Expect(p.Status).To(Equal(metav1.ConditionTrue), p.Message)
+			g.Expect(p.ObservedGeneration).To(Equal(nnc.Generation), "%s programmed the Overlay generation", h.Name)
+			checkNode(g, h, nnc)
+		}
+	}).Should(Succeed())
 }
 
 // newG returns a Gomega whose Eventually waits long enough for a loaded CI machine.

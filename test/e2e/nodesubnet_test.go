@@ -157,24 +157,12 @@ func runNodeSubnetScenario(t *testing.T, binDir string) {
 			ovc.Spec.Mode = v1alpha1.ModeOverlay
 			g.Expect(c.env.Client.Update(ctx, ovc)).To(Succeed())
 		}).Should(Succeed())
-		g.Eventually(func(g Gomega) {
-			ovc := &v1alpha1.OverlayCluster{}
-			g.Expect(c.env.Client.Get(ctx, types.NamespacedName{Name: v1alpha1.ClusterName}, ovc)).To(Succeed())
-			m := meta.FindStatusCondition(ovc.Status.Conditions, v1alpha1.ClusterMigrating)
-			g.Expect(m).NotTo(BeNil())
-			g.Expect(m.Reason).To(Equal("MigrationComplete"), m.Message)
-			g.Expect(ovc.Status.Mode).To(Equal(v1alpha1.ModeOverlay))
-			for _, h := range topo.Nodes {
-				nnc := c.nnc(g, h.Name)
-				g.Expect(nnc.Status.PodCIDRs).To(HaveLen(1), "%s has its Overlay block", h.Name)
-				g.Expect(nnc.Status.ReservedIPs).To(BeEmpty(), "%s released its reservation", h.Name)
-				p := meta.FindStatusCondition(nnc.Status.Conditions, v1alpha1.NodeProgrammed)
-				g.Expect(p).NotTo(BeNil())
-				g.Expect(p.Status).To(Equal(metav1.ConditionTrue), p.Message)
-				g.Expect(p.ObservedGeneration).To(Equal(nnc.Generation), "%s programmed the Overlay generation", h.Name)
-				g.Expect(p.Message).To(HavePrefix("Programmed 2 routes to peer blocks"))
-			}
-		}).Should(Succeed())
+		c.awaitMigration(g, topo.Nodes, func(Gomega, *v1alpha1.OverlayCluster) {}, func(g Gomega, h *topology.Host, nnc *v1alpha1.NodeNetworkConfig) {
+			g.Expect(nnc.Status.PodCIDRs).To(HaveLen(1), "%s has its Overlay block", h.Name)
+			g.Expect(nnc.Status.ReservedIPs).To(BeEmpty(), "%s released its reservation", h.Name)
+			p := meta.FindStatusCondition(nnc.Status.Conditions, v1alpha1.NodeProgrammed)
+			g.Expect(p.Message).To(HavePrefix("Programmed 2 routes to peer blocks"))
+		})
 		ring.stopAndCheck(t, g)
 		// Forget what ARP learned before the migration, so that what follows depends on
 		// the nodes answering for their running pods now, not on caches.
