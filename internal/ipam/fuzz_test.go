@@ -45,7 +45,7 @@ var universes = map[Family]universe{
 
 // addr returns the address at offset off (0 <= off < 1024) of the universe.
 func (u universe) addr(off int) netip.Addr {
-	return u128ToAddr(u128{hi: addrToU128(u.base).hi, lo: addrToU128(u.base).lo | uint64(off)}, familyOf(u.base))
+	return u128ToAddr(addrToU128(u.base).or(u128{lo: uint64(off)}), familyOf(u.base))
 }
 
 // prefix returns the prefix of relBits bits below the universe's at offset off, masked

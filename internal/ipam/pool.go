@@ -448,7 +448,7 @@ func (p *Pool) locate(block netip.Prefix) (*span, u128, error) {
 	if s == nil {
 		return nil, u128{}, fmt.Errorf("pool %q: block %s is outside %v: %w", p.name, block, p.CIDRs(), ErrOutOfRange)
 	}
-	if s.isExcluded(num) {
+	if _, ok := s.excludedAt(num); ok {
 		return nil, u128{}, fmt.Errorf("pool %q: block %s overlaps exclusion %s: %w",
 			p.name, block, p.exclusionOf(block), ErrExcluded)
 	}
@@ -575,10 +575,14 @@ func size(iv interval) *big.Int {
 	return n.Add(n, big.NewInt(1))
 }
 
-// isExcluded reports whether block number num overlaps an exclusion.
-func (s *span) isExcluded(num u128) bool {
+// excludedAt returns the excluded range holding block number num; ok is false when num
+// overlaps no exclusion.
+func (s *span) excludedAt(num u128) (iv interval, ok bool) {
 	i := sort.Search(len(s.excluded), func(i int) bool { return !s.excluded[i].hi.less(num) })
-	return i < len(s.excluded) && !num.less(s.excluded[i].lo)
+	if i < len(s.excluded) && !num.less(s.excluded[i].lo) {
+		return s.excluded[i], true
+	}
+	return interval{}, false
 }
 
 // lowestAllocated returns the lowest allocated block number of a span that has one. It
@@ -589,10 +593,8 @@ func (s *span) lowestAllocated() u128 {
 	for !s.last.less(x) {
 		if n := s.free.find(x); n != nil {
 			x = n.iv.hi
-		} else if i := sort.Search(len(s.excluded), func(i int) bool {
-			return !s.excluded[i].hi.less(x)
-		}); i < len(s.excluded) && !x.less(s.excluded[i].lo) {
-			x = s.excluded[i].hi
+		} else if e, ok := s.excludedAt(x); ok {
+			x = e.hi
 		} else {
 			return x
 		}

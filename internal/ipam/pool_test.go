@@ -837,28 +837,18 @@ func allocatedIn(p *Pool, c netip.Prefix) []netip.Prefix {
 	return out
 }
 
-// nextBlock returns the block of the same size right after b, or the zero prefix at the
-// end of the address space.
+// nextBlock returns the block of the same size right after the aligned block b, or the
+// zero prefix at the end of the address space.
 func nextBlock(b netip.Prefix) netip.Prefix {
 	a := b.Addr()
-	width := a.BitLen()
+	shift := uint(a.BitLen() - b.Bits())
 	n := addrToU128(a)
-	step := u128{lo: 1}.shl(uint(width - b.Bits()))
-	sum := u128{hi: n.hi, lo: n.lo + step.lo}
-	if sum.lo < n.lo {
-		sum.hi++
-	}
-	sum.hi += step.hi
-	f := FamilyIPv6
-	if a.Is4() {
-		f = FamilyIPv4
-		if sum.lo>>32 != 0 {
-			return netip.Prefix{}
-		}
-	} else if sum.less(n) {
+	// b is aligned, so shifting out its host bits loses nothing.
+	sum := n.shr(shift).add1().shl(shift)
+	if (a.Is4() && sum.lo>>32 != 0) || sum.less(n) {
 		return netip.Prefix{}
 	}
-	return netip.PrefixFrom(u128ToAddr(sum, f), b.Bits())
+	return netip.PrefixFrom(u128ToAddr(sum, familyOf(a)), b.Bits())
 }
 
 func TestRemoveCIDR(t *testing.T) {

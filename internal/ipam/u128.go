@@ -56,7 +56,7 @@ func (x u128) less(y u128) bool { return x.cmp(y) < 0 }
 // isZero reports whether x == 0.
 func (x u128) isZero() bool { return x.hi == 0 && x.lo == 0 }
 
-// add1 returns x+1, wrapping at 2^128; callers never pass maxU128.
+// add1 returns x+1, wrapping at 2^128; the pool never passes maxU128.
 func (x u128) add1() u128 {
 	lo := x.lo + 1
 	hi := x.hi

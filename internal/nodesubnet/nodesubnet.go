@@ -27,15 +27,7 @@ func CloudReserved(subnet netip.Prefix, a netip.Addr) bool {
 			return true
 		}
 	}
-	return a.Is4() && a == last(subnet)
-}
-
-func last(p netip.Prefix) netip.Addr {
-	b := p.Masked().Addr().As4()
-	host := uint32(1)<<(32-p.Bits()) - 1
-	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
-	v |= host
-	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+	return a.Is4() && a == lastOf(subnet)
 }
 
 // Free returns, lowest first, the addresses of subnet that pods may take: neither reserved
@@ -50,8 +42,8 @@ func Free(subnet netip.Prefix, taken map[netip.Addr]bool) []netip.Addr {
 	return out
 }
 
-// Compact writes addresses as few entries as possible: a run that is exactly a CIDR as the
-// CIDR, any other run of two or more as first-last, a lone address as itself.
+// Compact writes addresses as few entries as possible: an IPv4 run that is exactly a CIDR
+// as the CIDR, any other run of two or more as first-last, a lone address as itself.
 func Compact(addrs []netip.Addr) []string {
 	s := slices.Clone(addrs)
 	slices.SortFunc(s, func(a, b netip.Addr) int { return a.Compare(b) })
@@ -68,20 +60,16 @@ func Compact(addrs []netip.Addr) []string {
 	return out
 }
 
-func runString(first, lastAddr netip.Addr) string {
-	if first == lastAddr {
+// runString writes one run of Compact: a lone address as itself, an IPv4 run that is
+// exactly one CIDR as the CIDR, any other run as first-last.
+func runString(first, last netip.Addr) string {
+	if first == last {
 		return first.String()
 	}
-	for bits := first.BitLen(); bits >= 0; bits-- {
-		p := netip.PrefixFrom(first, bits)
-		if p.Masked().Addr() != first {
-			break
-		}
-		if p.Bits() < first.BitLen() && last(p) == lastAddr && first.Is4() {
-			return p.String()
-		}
+	if ps := (Run{First: first, Last: last}).Prefixes(); first.Is4() && len(ps) == 1 {
+		return ps[0].String()
 	}
-	return fmt.Sprintf("%s-%s", first, lastAddr)
+	return fmt.Sprintf("%s-%s", first, last)
 }
 
 // Run is a contiguous run of addresses, both ends included.
