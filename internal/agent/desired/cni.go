@@ -75,10 +75,6 @@ func BuildCNI(blocks []netip.Prefix, maxPods int, opts CNIOptions) (CNI, []strin
 	if maxPods <= 0 {
 		return CNI{}, nil, fmt.Errorf("maxPods %d is not positive (R12)", maxPods)
 	}
-	name := opts.NetworkName
-	if name == "" {
-		name = DefaultNetworkName
-	}
 	var (
 		out      CNI
 		warnings []string
@@ -116,7 +112,7 @@ func BuildCNI(blocks []netip.Prefix, maxPods int, opts CNIOptions) (CNI, []strin
 	}
 	out.Source = strings.Join(blockNames, ", ")
 	var err error
-	if out.Conflist, err = encodeConflist(name, ranges, routes, opts); err != nil {
+	if out.Conflist, err = encodeConflist(ranges, routes, opts); err != nil {
 		return CNI{}, nil, err
 	}
 	return out, warnings, nil
@@ -162,18 +158,19 @@ func BuildNodeSubnetCNI(subnet netip.Prefix, gw netip.Addr, reserved []nodesubne
 	}
 	out.Source = fmt.Sprintf("the %d reserved addresses of node subnet %s", out.Capacity, subnet)
 	var err error
-	out.Conflist, err = encodeConflist(cmp.Or(opts.NetworkName, DefaultNetworkName), [][]hostLocalRange{ranges}, []cniRoute{{Dst: "0.0.0.0/0"}}, opts)
+	out.Conflist, err = encodeConflist([][]hostLocalRange{ranges}, []cniRoute{{Dst: "0.0.0.0/0"}}, opts)
 	if err != nil {
 		return CNI{}, err
 	}
 	return out, nil
 }
 
-// encodeConflist renders the ptp + host-local + portmap configuration list.
-func encodeConflist(name string, ranges [][]hostLocalRange, routes []cniRoute, opts CNIOptions) ([]byte, error) {
+// encodeConflist renders the ptp + host-local + portmap configuration list of the network
+// opts names (DefaultNetworkName when it names none).
+func encodeConflist(ranges [][]hostLocalRange, routes []cniRoute, opts CNIOptions) ([]byte, error) {
 	conf := conflist{
 		CNIVersion: CNIVersion,
-		Name:       name,
+		Name:       cmp.Or(opts.NetworkName, DefaultNetworkName),
 		Plugins: []any{
 			ptpConf{
 				Type:   "ptp",

@@ -182,7 +182,10 @@ func Compute(self *v1alpha1.NodeNetworkConfig, all []v1alpha1.NodeNetworkConfig,
 	// addresses need it.
 	nodeAddrs := sync.OnceValue(func() map[netip.Addr]string {
 		m := make(map[netip.Addr]string, len(peers)+1)
-		for _, p := range append([]node{me}, peers...) {
+		for _, a := range me.nodeIPs {
+			m[a] = me.name
+		}
+		for _, p := range peers {
 			for _, a := range p.nodeIPs {
 				m[a] = p.name
 			}
@@ -227,7 +230,9 @@ func Compute(self *v1alpha1.NodeNetworkConfig, all []v1alpha1.NodeNetworkConfig,
 	res.Datapath.Routes = routes
 
 	legacy := legacyLeases(leases, sources)
-	for _, f := range familiesOf(sources) {
+	families := familiesOf(sources)
+	allNodeIPs := slices.Concat(me.nodeIPs, nodeIPs)
+	for _, f := range families {
 		fr := FamilyRules{Family: f, LinkLocal: LinkLocalIPv4}
 		if f == v1alpha1.IPv6 {
 			fr.LinkLocal = LinkLocalIPv6
@@ -244,20 +249,45 @@ func Compute(self *v1alpha1.NodeNetworkConfig, all []v1alpha1.NodeNetworkConfig,
 		fr.ClusterPodCIDRs = Merge(space)
 		fr.LegacySources = Merge(ofFamily(legacy, f))
 		fr.NonMasquerade = Merge(slices.Concat(ofFamily(nonMasq, f), fr.ClusterPodCIDRs, fr.PodCIDRs, fr.LegacySources))
-		fr.NodeIPs = sortedAddrs(addrsOfFamily(slices.Concat(me.nodeIPs, nodeIPs), f))
+		fr.NodeIPs = sortedAddrs(addrsOfFamily(allNodeIPs, f))
 		res.Datapath.Families = append(res.Datapath.Families, fr)
 	}
 	for _, p := range legacy {
-		if !slices.Contains(familiesOf(sources), familyOf(p.Addr())) {
+		if !slices.Contains(families, familyOf(p.Addr())) {
 			warn("a pod holds %s, of a family this node no longer has; it is not masqueraded", p.Addr())
 		}
 	}
 
-	// The node answers on its uplink for its node-subnet pods, and for pods that kept a
-	// node-subnet address across a migration.
+	// The node's IPv4 address is its uplink and its NodeSubnet pods' gateway.
+	nodeIPv4, _ := firstOfFamily(me.nodeIPs, v1alpha1.IPv4)
+	res.Datapath.Proxy = proxyNeighbors(reserved, legacy, nodeIPv4, nodeAddrs, warn)
+
+	var (
+		cni         CNI
+		cniWarnings []string
+	)
+	if st.Mode == v1alpha1.ModeNodeSubnet {
+		cni, err = BuildNodeSubnetCNI(subnet, nodeIPv4, reserved, opts)
+	} else {
+		cni, cniWarnings, err = BuildCNI(me.podCIDRs, int(maxPods), opts)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("NodeNetworkConfig %q: %w", self.Name, err)
+	}
+	res.CNI = cni
+	res.Warnings = append(res.Warnings, cniWarnings...)
+	return res, nil
+}
+
+// proxyNeighbors returns what the node answers for on its uplink: its node-subnet pods
+// (reserved) and the IPv4 pods that kept a node-subnet address across a migration
+// (legacy), but never a node's address (nodeAddrs names their holders). uplink is the
+// node's IPv4 address, invalid when it has none.
+func proxyNeighbors(reserved []nodesubnet.Run, legacy []netip.Prefix, uplink netip.Addr, nodeAddrs func() map[netip.Addr]string, warn func(string, ...any)) ProxyNeighbors {
+	var out ProxyNeighbors
 	for _, r := range reserved {
 		for a := r.First; r.Contains(a); a = a.Next() {
-			res.Datapath.Proxy.Addrs = append(res.Datapath.Proxy.Addrs, a)
+			out.Addrs = append(out.Addrs, a)
 		}
 	}
 	for _, p := range legacy {
@@ -268,36 +298,19 @@ func Compute(self *v1alpha1.NodeNetworkConfig, all []v1alpha1.NodeNetworkConfig,
 			continue
 		}
 		if a.Is4() {
-			res.Datapath.Proxy.Addrs = append(res.Datapath.Proxy.Addrs, a)
+			out.Addrs = append(out.Addrs, a)
 		}
 	}
-	res.Datapath.Proxy.Addrs = sortedAddrs(res.Datapath.Proxy.Addrs)
+	out.Addrs = sortedAddrs(out.Addrs)
 	// The uplink is named only when there is something to answer for, so that a node
 	// that never held node-subnet pods leaves its interface's proxy entries alone.
-	if len(res.Datapath.Proxy.Addrs) > 0 {
-		uplink, ok := firstOfFamily(me.nodeIPs, v1alpha1.IPv4)
-		if !ok {
-			warn("the node has no IPv4 node IP: nothing answers for its %d node-subnet pod addresses", len(res.Datapath.Proxy.Addrs))
+	if len(out.Addrs) > 0 {
+		if !uplink.IsValid() {
+			warn("the node has no IPv4 node IP: nothing answers for its %d node-subnet pod addresses", len(out.Addrs))
 		}
-		res.Datapath.Proxy.Uplink = uplink
+		out.Uplink = uplink
 	}
-
-	var (
-		cni         CNI
-		cniWarnings []string
-	)
-	if st.Mode == v1alpha1.ModeNodeSubnet {
-		gw, _ := firstOfFamily(me.nodeIPs, v1alpha1.IPv4)
-		cni, err = BuildNodeSubnetCNI(subnet, gw, reserved, opts)
-	} else {
-		cni, cniWarnings, err = BuildCNI(me.podCIDRs, int(maxPods), opts)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("NodeNetworkConfig %q: %w", self.Name, err)
-	}
-	res.CNI = cni
-	res.Warnings = append(res.Warnings, cniWarnings...)
-	return res, nil
+	return out
 }
 
 // parseReservation reads a NodeSubnet node's reserved addresses and their subnet. The

@@ -205,3 +205,16 @@ func (b *Backend) ensureForwarding(dp *desired.Datapath, full bool) error {
 	}
 	return errors.Join(errs...)
 }
+
+// retryDump runs dump, which reads a netlink dump, again while a concurrent change
+// interrupts it (an interrupted dump may be incomplete), at most 5 times in all, and
+// returns its last error.
+func retryDump(dump func() error) error {
+	var err error
+	for range 5 {
+		if err = dump(); !errors.Is(err, netlink.ErrDumpInterrupted) {
+			return err
+		}
+	}
+	return err
+}

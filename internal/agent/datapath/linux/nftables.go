@@ -159,10 +159,7 @@ func (b *Backend) writeTable(fams []desired.FamilyRules) (int, error) {
 
 	for _, f := range fams {
 		sfx := suffix(f.Family)
-		set := &nftables.Set{Table: t, Name: setName(f.Family), KeyType: nftables.TypeIPAddr}
-		if f.Family == v1alpha1.IPv6 {
-			set.KeyType = nftables.TypeIP6Addr
-		}
+		set := nodeIPSet(t, f.Family)
 		if err := c.AddSet(set, nil); err != nil {
 			return 0, fmt.Errorf("adding set %s: %w", set.Name, err)
 		}
@@ -233,10 +230,7 @@ func (b *Backend) updateNodeIPs(fams []desired.FamilyRules) (int, error) {
 				return 0, err
 			}
 		}
-		set := &nftables.Set{Table: b.tableRef(), Name: name, KeyType: nftables.TypeIPAddr}
-		if f.Family == v1alpha1.IPv6 {
-			set.KeyType = nftables.TypeIP6Addr
-		}
+		set := nodeIPSet(b.tableRef(), f.Family)
 		if err := addElements(c, set, add); err != nil {
 			return 0, err
 		}
@@ -312,6 +306,15 @@ func suffix(f v1alpha1.IPFamily) string {
 }
 
 func setName(f v1alpha1.IPFamily) string { return "node-ips-" + suffix(f) }
+
+// nodeIPSet is the node-IP set of family f in table t.
+func nodeIPSet(t *nftables.Table, f v1alpha1.IPFamily) *nftables.Set {
+	set := &nftables.Set{Table: t, Name: setName(f), KeyType: nftables.TypeIPAddr}
+	if f == v1alpha1.IPv6 {
+		set.KeyType = nftables.TypeIP6Addr
+	}
+	return set
+}
 
 // nfproto restricts a rule of the inet table to one family, as nft does implicitly for
 // `ip` and `ip6` matches: without it an IPv6 header would be read at IPv4 offsets.

@@ -157,22 +157,13 @@ func (b *Backend) findUplink(node netip.Addr) (*uplink, error) {
 
 // readProxies returns the owned entries in the kernel at u, sorted.
 func (b *Backend) readProxies(u *uplink) ([]netip.Addr, error) {
-	var (
-		ns      []netlink.Neigh
-		err     error
-		lastErr error
-	)
-	// A dump interrupted by a concurrent change may be incomplete: read it again.
-	for range 5 {
-		if ns, err = b.nl.NeighProxyList(u.index, netlink.FAMILY_V4); err == nil {
-			break
-		}
-		if lastErr = err; !errors.Is(err, netlink.ErrDumpInterrupted) {
-			break
-		}
-	}
+	var ns []netlink.Neigh
+	err := retryDump(func() (err error) {
+		ns, err = b.nl.NeighProxyList(u.index, netlink.FAMILY_V4)
+		return err
+	})
 	if err != nil {
-		return nil, lastErr
+		return nil, err
 	}
 	out := make([]netip.Addr, 0, len(ns))
 	for _, n := range ns {

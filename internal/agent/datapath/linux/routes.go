@@ -167,23 +167,19 @@ func (b *Backend) readRoutes() ([]ownedRoute, error) {
 func (b *Backend) listRoutes() (map[netip.Prefix][]netlink.Route, error) {
 	filter := &netlink.Route{Protocol: b.proto, Table: unix.RT_TABLE_MAIN}
 	mask := netlink.RT_FILTER_PROTOCOL | netlink.RT_FILTER_TABLE
-	var lastErr error
-	// A dump interrupted by a concurrent change may be incomplete: read it again.
-	for range 5 {
-		out := map[netip.Prefix][]netlink.Route{}
-		err := b.nl.RouteListFilteredIter(netlink.FAMILY_ALL, filter, mask, func(r netlink.Route) bool {
+	var out map[netip.Prefix][]netlink.Route
+	err := retryDump(func() error {
+		out = map[netip.Prefix][]netlink.Route{}
+		return b.nl.RouteListFilteredIter(netlink.FAMILY_ALL, filter, mask, func(r netlink.Route) bool {
 			dst := prefixOf(r.Dst, r.Family)
 			out[dst] = append(out[dst], r)
 			return true
 		})
-		if err == nil {
-			return out, nil
-		}
-		if lastErr = err; !errors.Is(err, netlink.ErrDumpInterrupted) {
-			break
-		}
+	})
+	if err != nil {
+		return nil, err
 	}
-	return nil, lastErr
+	return out, nil
 }
 
 // OwnedRoutes returns the routes the backend owns in the kernel, sorted by destination.
