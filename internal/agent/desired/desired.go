@@ -17,6 +17,7 @@ import (
 	"sync"
 
 	"github.com/overlaynet/overlaynet/api/v1alpha1"
+	"github.com/overlaynet/overlaynet/internal/netconf"
 	"github.com/overlaynet/overlaynet/internal/nodesubnet"
 )
 
@@ -161,11 +162,8 @@ func Compute(self *v1alpha1.NodeNetworkConfig, all []v1alpha1.NodeNetworkConfig,
 	st := &self.Status
 	maxPods := st.MaxPods
 	if maxPods <= 0 {
-		maxPods = v1alpha1.DefaultMaxPodsOverlay
-		if st.Mode == v1alpha1.ModeNodeSubnet {
-			maxPods = v1alpha1.DefaultMaxPodsNodeSubnet
-		}
-		warn("status.maxPods is unset; limiting the node to the %s default of %d pods (R12, R41)", cmp.Or(st.Mode, v1alpha1.ModeOverlay), maxPods)
+		maxPods = netconf.DefaultMaxPods(st.Mode)
+		warn("status.maxPods is unset; limiting the node to the %s default of %d pods (R12, R32, R41)", cmp.Or(st.Mode, v1alpha1.ModeOverlay), maxPods)
 	}
 
 	peers := make([]node, 0, len(all))

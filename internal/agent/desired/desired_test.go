@@ -593,3 +593,31 @@ func TestComputeNodeSubnetSkipsNodeAddresses(t *testing.T) {
 		t.Errorf("a reservation of node addresses only: error = %v, want ErrNotAllocated", err)
 	}
 }
+
+// TestComputeUnsetMaxPodsTakesTheModeDefault covers a status without maxPods: the node is
+// limited to its mode's default, not Overlay's (R12, R32, R41).
+func TestComputeUnsetMaxPodsTakesTheModeDefault(t *testing.T) {
+	for _, tt := range []struct {
+		mode v1alpha1.NetworkMode
+		want int
+	}{{v1alpha1.ModeOverlay, 250}, {v1alpha1.ModeKubenet, 110}, {v1alpha1.ModeNodeSubnet, 30}} {
+		t.Run(string(tt.mode), func(t *testing.T) {
+			self := nnc("node-1", 0, []string{"10.244.1.0/24"}, []string{"10.224.0.4"})
+			if tt.mode == v1alpha1.ModeNodeSubnet {
+				self = nsNode("node-1", []string{"10.224.0.7-10.224.0.36"}, "10.224.0.4")
+			}
+			self.Status.Mode, self.Status.MaxPods = tt.mode, 0
+			got, err := Compute(&self, nil, nil, CNIOptions{})
+			if err != nil {
+				t.Fatalf("Compute: %v", err)
+			}
+			if got.CNI.Capacity != tt.want {
+				t.Errorf("capacity = %d, want the %s default %d", got.CNI.Capacity, tt.mode, tt.want)
+			}
+			want := fmt.Sprintf("status.maxPods is unset; limiting the node to the %s default of %d pods (R12, R32, R41)", tt.mode, tt.want)
+			if len(got.Warnings) == 0 || got.Warnings[0] != want {
+				t.Errorf("warnings = %q, want first %q", got.Warnings, want)
+			}
+		})
+	}
+}
