@@ -324,6 +324,13 @@ func overlapsAny(cidrs []netip.Prefix, p netip.Prefix) bool {
 	return false
 }
 
+// Synced returns what the last Sync that built the pools found.
+func (a *Allocator) Synced() SyncResult {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.synced
+}
+
 // Usage returns each family's pool usage.
 func (a *Allocator) Usage() map[v1.IPFamily]ipam.Usage {
 	a.mu.Lock()

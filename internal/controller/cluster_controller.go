@@ -3,7 +3,6 @@ package controller
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"sort"
 	"time"
 
@@ -106,7 +105,7 @@ func (r *ClusterReconciler) setConfigValid(ovc *v1.OverlayCluster, cfg *netconf.
 	case len(stranded) > 0:
 		msg := ""
 		for f, blocks := range stranded {
-			msg += fmt.Sprintf("%s blocks %v lie outside the configured pod CIDRs; ", f, prefixes(blocks))
+			msg += fmt.Sprintf("%s blocks %v lie outside the configured pod CIDRs; ", f, netconf.Strings(blocks))
 		}
 		r.setCondition(ovc, v1.ClusterConfigValid, false, "PodCIDRRemovalRefused", msg+
 			"removing or narrowing a pod CIDR that holds blocks is refused and nothing was released; restore it (B1)")
@@ -236,8 +235,6 @@ func onlyCountsChanged(a, b *v1.OverlayClusterStatus) bool {
 	}
 	return equalClusterStatus(x, y)
 }
-
-func prefixes(ps []netip.Prefix) []string { return netconf.Strings(ps) }
 
 func firstFew(names []string) string {
 	if len(names) > 5 {

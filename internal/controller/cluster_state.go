@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -42,8 +43,6 @@ type ClusterState struct {
 	cfg *netconf.Config
 	// prob is why the current spec cannot be used, or nil.
 	prob *problem
-	// sync is what the allocator reported for cfg.
-	sync SyncResult
 }
 
 // Current returns the configuration to allocate with, and a problem when the newest spec is
@@ -76,11 +75,9 @@ func (s *ClusterState) Current(ctx context.Context) (*netconf.Config, *problem, 
 	}
 	if s.cfg != nil {
 		// Cheap when nothing changed; rebuilds the pools after a Load.
-		res, err := s.Alloc.Sync(PoolSpecs(s.cfg))
-		if err != nil {
+		if _, err := s.Alloc.Sync(PoolSpecs(s.cfg)); err != nil {
 			return nil, nil, err
 		}
-		s.sync = res
 	}
 	return s.cfg, s.prob, nil
 }
@@ -93,7 +90,7 @@ func (s *ClusterState) resolve(ctx context.Context, ovc *v1.OverlayCluster) {
 	}
 	if s.Validate != nil {
 		if msgs := s.Validate(ctx, ovc); len(msgs) > 0 {
-			s.prob = &problem{v1.ReasonInvalidConfig, joinMessages(msgs)}
+			s.prob = &problem{v1.ReasonInvalidConfig, strings.Join(msgs, "; ")}
 			return
 		}
 	}
@@ -106,20 +103,8 @@ func (s *ClusterState) resolve(ctx context.Context, ovc *v1.OverlayCluster) {
 	s.cfg, s.prob = cfg, nil
 }
 
-// Stranded returns the blocks that a removed or narrowed pod CIDR still holds.
+// Stranded returns the blocks that a removed or narrowed pod CIDR still holds: what the
+// allocator's last Sync of the configuration found.
 func (s *ClusterState) Stranded() SyncResult {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.sync
-}
-
-func joinMessages(msgs []string) string {
-	out := ""
-	for i, m := range msgs {
-		if i > 0 {
-			out += "; "
-		}
-		out += m
-	}
-	return out
+	return s.Alloc.Synced()
 }

@@ -245,6 +245,14 @@ type exhaustedError struct{ reason, message string }
 
 func (e *exhaustedError) Error() string { return e.message }
 
+// waitFor records that a node waits for space and says why in its Allocated condition.
+func (r *NodeReconciler) waitFor(node *corev1.Node, desired *v1.NodeNetworkConfigStatus, ex *exhaustedError) error {
+	allocationFailures.WithLabelValues(ex.reason).Inc()
+	r.Alloc.Wait(node.Name)
+	setAllocated(desired, metav1.ConditionFalse, ex.reason, ex.message)
+	return ex
+}
+
 // allocateBlocks makes desired hold one claimed block per family, all or nothing.
 func (r *NodeReconciler) allocateBlocks(ctx context.Context, node *corev1.Node, nnc *v1.NodeNetworkConfig, cfg *netconf.Config, desired *v1.NodeNetworkConfigStatus) error {
 	uid := string(node.UID)
@@ -258,12 +266,10 @@ func (r *NodeReconciler) allocateBlocks(ctx context.Context, node *corev1.Node, 
 
 	blocks := make([]netip.Prefix, len(cfg.Families))
 	var fresh []netip.Prefix
-	var fail error
+	var ex *exhaustedError
 	for i, f := range cfg.Families {
 		b, isNew, err := r.blockFor(ctx, node, cfg, f, published[f], held[f])
-		var ex *exhaustedError
 		if errors.As(err, &ex) {
-			fail = err
 			break
 		}
 		if err != nil {
@@ -275,21 +281,15 @@ func (r *NodeReconciler) allocateBlocks(ctx context.Context, node *corev1.Node, 
 		}
 	}
 
-	if fail != nil {
+	if ex != nil {
 		// All or nothing: give back what this attempt claimed.
-		for _, b := range fresh {
-			if err := r.deleteClaim(ctx, ClaimRef{Name: ClaimName(b), NodeUID: uid}); err != nil {
-				return err
-			}
+		if err := r.releaseClaims(ctx, uid, fresh); err != nil {
+			return err
 		}
-		ex := fail.(*exhaustedError)
-		allocationFailures.WithLabelValues(ex.reason).Inc()
-		r.Alloc.Wait(node.Name)
 		if len(published) == 0 {
 			desired.PodCIDRs = nil
 		}
-		setAllocated(desired, metav1.ConditionFalse, ex.reason, ex.message)
-		return fail
+		return r.waitFor(node, desired, ex)
 	}
 	r.Alloc.Unwait(node.Name)
 	desired.ReservedIPs = nil // node-subnet reservations end with the Overlay block (R50)
@@ -387,6 +387,17 @@ func (r *NodeReconciler) reclaim(ctx context.Context, node *corev1.Node, f v1.IP
 	}
 	r.Alloc.ObserveClaim(live)
 	return live.Spec.NodeUID == string(node.UID), nil
+}
+
+// releaseClaims deletes the claims of the given blocks (or /32 addresses) held by the Node
+// incarnation uid: what an all-or-nothing allocation claimed before it fell short.
+func (r *NodeReconciler) releaseClaims(ctx context.Context, uid string, blocks []netip.Prefix) error {
+	for _, b := range blocks {
+		if err := r.deleteClaim(ctx, ClaimRef{Name: ClaimName(b), NodeUID: uid}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func newClaim(node *corev1.Node, f v1.IPFamily, block netip.Prefix) *v1.BlockClaim {

@@ -64,31 +64,34 @@ func (r *NodeReconciler) reserveAddresses(ctx context.Context, node *corev1.Node
 			return r.waitFor(node, desired, &exhaustedError{v1.ReasonSubnetExhausted, fmt.Sprintf(
 				"node subnet %s has %d free addresses and this node reserves %d (max pods) up front (R40, R41)", subnet, len(free), need)})
 		}
-		var fresh []netip.Addr
+		var fresh []netip.Prefix
 		for _, a := range free {
 			if len(fresh) == need {
 				break
 			}
-			c := newClaim(node, v1.IPv4, netip.PrefixFrom(a, 32))
+			block := netip.PrefixFrom(a, 32)
+			c := newClaim(node, v1.IPv4, block)
 			err := r.Create(ctx, c)
 			switch {
 			case err == nil:
 				r.Alloc.ObserveClaim(c)
-				fresh = append(fresh, a)
+				fresh = append(fresh, block)
 			case apierrors.IsAlreadyExists(err):
 				conflicts.Inc() // another manager took it; the next address will do
 			default:
-				return errors.Join(fmt.Errorf("reserving %s for node %q: %w", a, node.Name, err), r.release(ctx, uid, fresh))
+				return errors.Join(fmt.Errorf("reserving %s for node %q: %w", a, node.Name, err), r.releaseClaims(ctx, uid, fresh))
 			}
 		}
 		if len(fresh) < need {
-			if err := r.release(ctx, uid, fresh); err != nil {
+			if err := r.releaseClaims(ctx, uid, fresh); err != nil {
 				return err
 			}
 			return r.waitFor(node, desired, &exhaustedError{v1.ReasonSubnetExhausted, fmt.Sprintf(
 				"node subnet %s ran out of addresses while reserving %d for this node (R40)", subnet, need)})
 		}
-		held = append(held, fresh...)
+		for _, b := range fresh {
+			held = append(held, b.Addr())
+		}
 		allocations.WithLabelValues(string(v1.IPv4)).Add(float64(len(fresh)))
 	}
 	r.Alloc.Unwait(node.Name)
@@ -102,23 +105,6 @@ func (r *NodeReconciler) reserveAddresses(ctx context.Context, node *corev1.Node
 		msg += "; NodeSubnet pods get IPv4 addresses only, migrate to Overlay for dual-stack pods"
 	}
 	setAllocated(desired, metav1.ConditionTrue, v1.ReasonAllocated, msg)
-	return nil
-}
-
-// waitFor records that a node waits for space and says why in its Allocated condition.
-func (r *NodeReconciler) waitFor(node *corev1.Node, desired *v1.NodeNetworkConfigStatus, ex *exhaustedError) error {
-	allocationFailures.WithLabelValues(ex.reason).Inc()
-	r.Alloc.Wait(node.Name)
-	setAllocated(desired, metav1.ConditionFalse, ex.reason, ex.message)
-	return ex
-}
-
-func (r *NodeReconciler) release(ctx context.Context, uid string, addrs []netip.Addr) error {
-	for _, a := range addrs {
-		if err := r.deleteClaim(ctx, ClaimRef{Name: ClaimName(netip.PrefixFrom(a, 32)), NodeUID: uid}); err != nil {
-			return err
-		}
-	}
 	return nil
 }
 
