@@ -7,6 +7,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -209,6 +210,8 @@ func NetworkRules(cfg *netconf.Config) []v1.NetworkRule {
 	}
 }
 
+// equalClusterStatus compares two statuses by content, condition timestamps aside; nil
+// and empty lists are equal, as they are once written.
 func equalClusterStatus(a, b *v1.OverlayClusterStatus) bool {
 	x, y := a.DeepCopy(), b.DeepCopy()
 	for _, c := range [][]metav1.Condition{x.Conditions, y.Conditions} {
@@ -216,7 +219,7 @@ func equalClusterStatus(a, b *v1.OverlayClusterStatus) bool {
 			c[i].LastTransitionTime = metav1.Time{}
 		}
 	}
-	return fmt.Sprintf("%+v", *x) == fmt.Sprintf("%+v", *y)
+	return equality.Semantic.DeepEqual(x, y)
 }
 
 func onlyCountsChanged(a, b *v1.OverlayClusterStatus) bool {
