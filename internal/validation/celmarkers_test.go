@@ -25,6 +25,9 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/overlaynet/overlaynet/api/v1alpha1"
+	"github.com/overlaynet/overlaynet/internal/netconf"
 )
 
 // The cross-field CEL rules of OverlayClusterSpec are generated here, because CEL in a CRD
@@ -39,11 +42,11 @@ var updateCELMarkers = flag.Bool("update-cel-markers", false, "rewrite the CEL m
 
 // Building blocks. x is "self" or "oldSelf".
 func celPods(x string) string {
-	return fmt.Sprintf("(size(%[1]s.ipFamilies) == 2 && size(%[1]s.podCIDRs) == 1 ? %[1]s.podCIDRs + ['fd12:3456:789a::/64'] : %[1]s.podCIDRs)", x)
+	return fmt.Sprintf("(size(%[1]s.ipFamilies) == 2 && size(%[1]s.podCIDRs) == 1 ? %[1]s.podCIDRs + ['%[2]s'] : %[1]s.podCIDRs)", x, v1alpha1.DefaultIPv6PodCIDR)
 }
 
 func celServices(x string) string {
-	return fmt.Sprintf("(size(%[1]s.ipFamilies) == 2 && size(%[1]s.serviceCIDRs) == 1 ? %[1]s.serviceCIDRs + ['fd12:3456:789a:1::/108'] : %[1]s.serviceCIDRs)", x)
+	return fmt.Sprintf("(size(%[1]s.ipFamilies) == 2 && size(%[1]s.serviceCIDRs) == 1 ? %[1]s.serviceCIDRs + ['%[2]s'] : %[1]s.serviceCIDRs)", x, v1alpha1.DefaultIPv6ServiceCIDR)
 }
 
 func celAdditional(x string) string {
@@ -62,7 +65,7 @@ func celBlock6(x string) string {
 	p1 := celPods(x) + "[1]"
 	return fmt.Sprintf("(has(%[1]s.ipv6BlockPrefixLength) ? %[1]s.ipv6BlockPrefixLength : "+
 		"(%[1]s.mode == 'Kubenet' && size(%[2]s) == 2 && isCIDR(%[3]s) ? "+
-		"(cidr(%[3]s).prefixLength() + 16 > 128 ? 128 : cidr(%[3]s).prefixLength() + 16) : 120))", x, celPods(x), p1)
+		"(cidr(%[3]s).prefixLength() + 16 > 128 ? 128 : cidr(%[3]s).prefixLength() + 16) : %[4]d))", x, celPods(x), p1, v1alpha1.DefaultIPv6BlockPrefix)
 }
 
 // celFormat builds a message with '...'.format([...]), whose estimated cost stays bounded
@@ -91,19 +94,47 @@ const (
 	// comment, the markers' home, into a typographic quote.
 	celSubnets   = celPoolList + ".map(p, has(p.subnetCIDR) ? p.subnetCIDR : '-')"
 	celConnected = "(has(self.connectedCIDRs) ? self.connectedCIDRs : [])"
-	celReserved  = "['169.254.0.0/16', '172.30.0.0/16', '172.31.0.0/16', '192.0.2.0/24']"
 	celOSType    = "(has(p.osType) ? p.osType : 'Linux')"
 )
+
+// celReserved is reservedRanges (R1) as a CEL list; celReservedText names them in a message.
+var celReserved, celReservedText = func() (string, string) {
+	rs := netconf.Strings(reservedRanges)
+	last := len(rs) - 1
+	return "['" + strings.Join(rs, "', '") + "']", strings.Join(rs[:last], ", ") + " or " + rs[last]
+}()
 
 // celRule is one x-kubernetes-validations rule of OverlayClusterSpec.
 type celRule struct {
 	comment, rule, message, messageExpression, fieldPath string
 }
 
+// celList is a CEL list expression and how a message names it.
+type celList struct{ expr, label string }
+
+// celDisjoint returns one rule per entry of others: no CIDR of list, bound to v, overlaps a
+// CIDR of that entry. The messages start with what and name the overlapping CIDRs of
+// both sides; every rule takes base's fieldPath, and the first one its comment.
+func celDisjoint(base celRule, what, v, list string, others ...celList) []celRule {
+	var rs []celRule
+	for i, o := range others {
+		rule := base
+		if i > 0 {
+			rule.comment = ""
+		}
+		rule.rule = fmt.Sprintf("%[1]s.all(%[2]s, !isCIDR(%[2]s) || %[3]s.all(o, !isCIDR(o) || !%[4]s))", list, v, o.expr, celOverlap(v, "o"))
+		rule.messageExpression = celFormat(what+" %s overlap "+o.label+" %s",
+			fmt.Sprintf("%[1]s.filter(%[2]s, isCIDR(%[2]s) && %[3]s.exists(o, isCIDR(o) && %[4]s))", list, v, o.expr, celOverlap(v, "o")),
+			fmt.Sprintf("%[1]s.filter(o, isCIDR(o) && %[2]s.exists(%[3]s, isCIDR(%[3]s) && %[4]s))", o.expr, list, v, celOverlap(v, "o")))
+		rs = append(rs, rule)
+	}
+	return rs
+}
+
 func celRules() []celRule {
 	const s, o = "self", "oldSelf"
 	var rs []celRule
-	r := func(rule celRule) { rs = append(rs, rule) }
+	r := func(rules ...celRule) { rs = append(rs, rules...) }
 
 	r(celRule{comment: "R7: podCIDRs and serviceCIDRs hold one CIDR per family, in ipFamilies order (in dual-stack a one-entry list implies the IPv6 default, R6).",
 		rule:              fmt.Sprintf("size(%[1]s) == size(self.ipFamilies) && %[1]s.all(i, c, !isCIDR(c) || %[2]s == self.ipFamilies[i])", celPods(s), celFamily("c")),
@@ -118,41 +149,18 @@ func celRules() []celRule {
 			fmt.Sprintf("%s.filter(c, isCIDR(c) && !(%s in self.ipFamilies))", celAdditional(s), celFamily("c")), "self.ipFamilies"),
 		fieldPath: ".additionalPodCIDRs"})
 
-	reservedRanges := fmt.Sprintf("(%s + %s + self.vnetCIDRs)", celAllPods(s), celServices(s))
+	guarded := fmt.Sprintf("(%s + %s + self.vnetCIDRs)", celAllPods(s), celServices(s))
 	r(celRule{comment: "R1: pod, service and VNet ranges stay clear of the ranges the platform reserves.",
-		rule: fmt.Sprintf("%s.all(c, !isCIDR(c) || %s.all(r, !%s))", reservedRanges, celReserved, celOverlap("r", "c")),
-		messageExpression: celFormat("R1: %s overlap a reserved range (169.254.0.0/16, 172.30.0.0/16, 172.31.0.0/16 or 192.0.2.0/24)",
-			fmt.Sprintf("%s.filter(c, isCIDR(c) && %s.exists(r, %s))", reservedRanges, celReserved, celOverlap("r", "c")))})
+		rule: fmt.Sprintf("%s.all(c, !isCIDR(c) || %s.all(r, !%s))", guarded, celReserved, celOverlap("r", "c")),
+		messageExpression: celFormat("R1: %s overlap a reserved range ("+celReservedText+")",
+			fmt.Sprintf("%s.filter(c, isCIDR(c) && %s.exists(r, %s))", guarded, celReserved, celOverlap("r", "c")))})
 
-	for i, t := range []struct{ list, label string }{
-		{"self.vnetCIDRs", "vnetCIDRs"}, {celSubnets, "the subnetCIDR of a node pool"}, {celServices(s), "serviceCIDRs"}, {celConnected, "connectedCIDRs"},
-	} {
-		rule := celRule{
-			rule: fmt.Sprintf("%s.all(p, !isCIDR(p) || %s.all(o, !isCIDR(o) || !%s))", celAllPods(s), t.list, celOverlap("p", "o")),
-			messageExpression: celFormat("R2: pod CIDRs %s overlap "+t.label+" %s",
-				fmt.Sprintf("%s.filter(p, isCIDR(p) && %s.exists(o, isCIDR(o) && %s))", celAllPods(s), t.list, celOverlap("p", "o")),
-				fmt.Sprintf("%s.filter(o, isCIDR(o) && %s.exists(p, isCIDR(p) && %s))", t.list, celAllPods(s), celOverlap("p", "o"))),
-		}
-		if i == 0 {
-			rule.comment = "R2: pod CIDRs overlap neither the VNet, node subnets, service CIDRs nor connected networks."
-		}
-		r(rule)
-	}
-	for i, t := range []struct{ list, label string }{
-		{"self.vnetCIDRs", "vnetCIDRs"}, {celConnected, "connectedCIDRs"}, {celAllPods(s), "pod CIDRs"},
-	} {
-		rule := celRule{
-			rule: fmt.Sprintf("%s.all(s, !isCIDR(s) || %s.all(o, !isCIDR(o) || !%s))", celServices(s), t.list, celOverlap("s", "o")),
-			messageExpression: celFormat("R3: serviceCIDRs %s overlap "+t.label+" %s",
-				fmt.Sprintf("%s.filter(s, isCIDR(s) && %s.exists(o, isCIDR(o) && %s))", celServices(s), t.list, celOverlap("s", "o")),
-				fmt.Sprintf("%s.filter(o, isCIDR(o) && %s.exists(s, isCIDR(s) && %s))", t.list, celServices(s), celOverlap("s", "o"))),
-			fieldPath: ".serviceCIDRs",
-		}
-		if i == 0 {
-			rule.comment = "R3: service CIDRs overlap neither the VNet, connected networks nor pod CIDRs."
-		}
-		r(rule)
-	}
+	r(celDisjoint(celRule{comment: "R2: pod CIDRs overlap neither the VNet, node subnets, service CIDRs nor connected networks."},
+		"R2: pod CIDRs", "p", celAllPods(s),
+		celList{"self.vnetCIDRs", "vnetCIDRs"}, celList{celSubnets, "the subnetCIDR of a node pool"}, celList{celServices(s), "serviceCIDRs"}, celList{celConnected, "connectedCIDRs"})...)
+	r(celDisjoint(celRule{comment: "R3: service CIDRs overlap neither the VNet, connected networks nor pod CIDRs.", fieldPath: ".serviceCIDRs"},
+		"R3: serviceCIDRs", "s", celServices(s),
+		celList{"self.vnetCIDRs", "vnetCIDRs"}, celList{celConnected, "connectedCIDRs"}, celList{celAllPods(s), "pod CIDRs"})...)
 	r(celRule{comment: "B1: pod CIDRs do not overlap each other, so that no block can be handed out twice.",
 		rule:              fmt.Sprintf("%[1]s.all(i, a, %[1]s.all(j, b, j <= i || !isCIDR(a) || !isCIDR(b) || !%[2]s))", celAllPods(s), celOverlap("a", "b")),
 		messageExpression: celFormat("B1: the pod CIDRs %s must not overlap each other", celAllPods(s)),

@@ -90,9 +90,7 @@ func ValidateCluster(spec *v1alpha1.OverlayClusterSpec, facts ClusterFacts) Viol
 	}
 	if facts.CurrentMode == v1alpha1.ModeNodeSubnet && v.mode == v1alpha1.ModeOverlay {
 		atLeast("R50", "migrating from NodeSubnet to Overlay", migrationMinVersion)
-		if v.networkPolicy != v1alpha1.NetworkPolicyNone {
-			l.add("R50", "spec.networkPolicy", "uninstall the %s network policy and set None before migrating from NodeSubnet to Overlay", v.networkPolicy)
-		}
+		checkMigrationPolicy(&l, v.networkPolicy)
 		if len(facts.DockerWindowsNodes) > 0 {
 			nodes := slices.Sorted(slices.Values(facts.DockerWindowsNodes))
 			l.add("R50", "nodes", "Windows nodes %s run the docker container runtime: move them to containerd before migrating from NodeSubnet to Overlay", strings.Join(nodes, ", "))

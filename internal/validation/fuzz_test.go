@@ -52,8 +52,8 @@ func FuzzValidateSpec(f *testing.F) {
 		cluster := ValidateCluster(spec, ClusterFacts{})
 		facts := ClusterFacts{KubernetesVersion: dns, CurrentMode: v1alpha1.ModeNodeSubnet, DockerWindowsNodes: []string{pools}}
 		all := append(append(append(Violations{}, vs...), cluster...), ValidateCluster(spec, facts)...)
-		all = append(all, ValidateTransition(specOf(fuzzspec.Seeds[0]), spec)...)
-		all = append(all, ValidateTransition(spec, specOf(fuzzspec.Seeds[1]))...)
+		all = append(all, ValidateTransition(fuzzspec.Seeds[0].Spec(), spec)...)
+		all = append(all, ValidateTransition(spec, fuzzspec.Seeds[1].Spec())...)
 		_ = MigrationWarnings(&v1alpha1.OverlayClusterSpec{Mode: v1alpha1.ModeKubenet}, spec)
 		_ = ValidateObject(&v1alpha1.OverlayCluster{Spec: *spec})
 		_ = all.Error()
@@ -75,8 +75,6 @@ func FuzzValidateSpec(f *testing.F) {
 		}
 	})
 }
-
-func specOf(in fuzzspec.Input) *v1alpha1.OverlayClusterSpec { return in.Spec() }
 
 // TestFuzzSeedsAreWhatTheySay keeps the seeds honest: the valid ones are valid.
 func TestFuzzSeedsAreWhatTheySay(t *testing.T) {

@@ -23,6 +23,7 @@ import (
 	"slices"
 
 	"github.com/overlaynet/overlaynet/api/v1alpha1"
+	"github.com/overlaynet/overlaynet/internal/netconf"
 )
 
 // reservedRanges are the ranges no pod, service or VNet range may touch (R1).
@@ -114,12 +115,7 @@ func (e cidrEntry) what() string {
 func (e cidrEntry) describe() string { return e.field + " " + e.what() }
 
 // family returns the entry's IP family; only meaningful when ok.
-func (e cidrEntry) family() v1alpha1.IPFamily {
-	if e.prefix.Addr().Is4() {
-		return v1alpha1.IPv4
-	}
-	return v1alpha1.IPv6
-}
+func (e cidrEntry) family() v1alpha1.IPFamily { return netconf.FamilyOf(e.prefix.Addr()) }
 
 // overlaps is true when two parsed prefixes share an address: one contains the other.
 // Prefixes of different families never overlap. It answers what the CEL expression

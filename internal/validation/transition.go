@@ -51,8 +51,8 @@ func ValidateTransition(old, new *v1alpha1.OverlayClusterSpec) Violations {
 	if o.mode == v1alpha1.ModeKubenet && n.mode == v1alpha1.ModeOverlay && !slices.Equal(values(n.pods), values(o.pods)) {
 		l.add("R51", "spec.podCIDRs", "a Kubenet to Overlay migration keeps the pod CIDRs %v and the nodes' blocks in them, got %v", values(o.pods), values(n.pods))
 	}
-	if o.mode == v1alpha1.ModeNodeSubnet && n.mode == v1alpha1.ModeOverlay && n.networkPolicy != v1alpha1.NetworkPolicyNone {
-		l.add("R50", "spec.networkPolicy", "uninstall the %s network policy and set None before migrating from NodeSubnet to Overlay", n.networkPolicy)
+	if o.mode == v1alpha1.ModeNodeSubnet && n.mode == v1alpha1.ModeOverlay {
+		checkMigrationPolicy(&l, n.networkPolicy)
 	}
 
 	if !slices.Equal(n.families, o.families) {
@@ -90,4 +90,13 @@ func ValidateTransition(old, new *v1alpha1.OverlayClusterSpec) Violations {
 		l.add("B1", "spec.ipv6BlockPrefixLength", "the IPv6 block prefix length would change from /%d to /%d and move existing blocks; set ipv6BlockPrefixLength to %d", o.block6(), n.block6(), o.block6())
 	}
 	return l.vs
+}
+
+// checkMigrationPolicy enforces R50's network policy precondition on a migration from
+// NodeSubnet to Overlay: no engine may run, Cilium included. ValidateTransition checks it
+// against the old spec, ValidateCluster against the mode the nodes run in.
+func checkMigrationPolicy(l *list, p v1alpha1.NetworkPolicyEngine) {
+	if p != v1alpha1.NetworkPolicyNone {
+		l.add("R50", "spec.networkPolicy", "uninstall the %s network policy and set None before migrating from NodeSubnet to Overlay", p)
+	}
 }

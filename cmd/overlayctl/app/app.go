@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -178,7 +179,7 @@ func newValidateCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Comman
 				for _, v := range vs {
 					fmt.Fprintln(stdout, v.Error())
 				}
-				fmt.Fprintf(stderr, "overlaycluster/%s is invalid: %d %s (%s)\n", oc.Name, len(vs), plural(len(vs), "violation", "violations"), joinRules(vs.Rules()))
+				fmt.Fprintf(stderr, "overlaycluster/%s is invalid: %d %s (%s)\n", oc.Name, len(vs), plural(len(vs), "violation", "violations"), strings.Join(vs.Rules(), ", "))
 				return errInvalid
 			}
 			fmt.Fprintf(stdout, "overlaycluster/%s is valid\n", oc.Name)
@@ -248,15 +249,4 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
-}
-
-func joinRules(ids []string) string {
-	s := ""
-	for i, id := range ids {
-		if i > 0 {
-			s += ", "
-		}
-		s += id
-	}
-	return s
 }

@@ -43,7 +43,7 @@ func writeTable(w io.Writer, p *plan.Plan) error {
 	fmt.Fprintf(tw, "Mode:\t%s\n", p.Mode)
 	fmt.Fprintf(tw, "Max pods per node:\t%d\n", p.MaxPodsPerNode)
 	if p.RouteLimit > 0 {
-		fmt.Fprintf(tw, "Route table:\t%s routes, one per node (R31)\n", thousands(strconv.FormatInt(p.RouteLimit, 10)))
+		fmt.Fprintf(tw, "Route table:\t%s routes, one per node (R31)\n", num(p.RouteLimit))
 	}
 	tw.Flush()
 
@@ -75,7 +75,7 @@ func writeTable(w io.Writer, p *plan.Plan) error {
 			pools = strings.Join(s.Pools, ",")
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\n", s.CIDR, pools, thousands(s.Addresses.String()), thousands(s.Usable.String()),
-			s.AddressesPerNode, s.MaxPodsPerNode, thousands(strconv.FormatInt(s.MaxNodes, 10)))
+			s.AddressesPerNode, s.MaxPodsPerNode, num(s.MaxNodes))
 	}
 	tw.Flush()
 
