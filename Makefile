@@ -76,10 +76,7 @@ build: manifests generate build-static ## Build static binaries into ./bin.
 .PHONY: build-static
 build-static: ## Build the static binaries and the CNI plugins into ./bin and ./bin/cni, without generating.
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(LOCALBIN)/ ./cmd/...
-	cd hack/cni && CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(LOCALBIN)/cni/ \
-		github.com/containernetworking/plugins/plugins/main/ptp \
-		github.com/containernetworking/plugins/plugins/ipam/host-local \
-		github.com/containernetworking/plugins/plugins/meta/portmap
+	cd hack/cni && CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(LOCALBIN)/cni/ tool
 
 .PHONY: run
 run: manifests generate ## Run the manager against the cluster in KUBECONFIG.

@@ -55,10 +55,7 @@ start=$SECONDS
 (
 	cd "$mod"
 	export CGO_ENABLED=0 GOFLAGS="-mod=readonly -buildvcs=false"
-	go build -trimpath -ldflags "-s -w" -o "$tmp/" \
-		github.com/containernetworking/plugins/plugins/main/ptp \
-		github.com/containernetworking/plugins/plugins/ipam/host-local \
-		github.com/containernetworking/plugins/plugins/meta/portmap
+	go build -trimpath -ldflags "-s -w" -o "$tmp/" tool # the plugins that go.mod lists as tools
 )
 mkdir -p "$dir"
 for p in "${plugins[@]}"; do mv "$tmp/$p" "$dir/"; done

@@ -1,7 +1,8 @@
 // Module that builds the upstream CNI reference plugins (ptp, host-local, portmap) that the
 // node agent configures, from their Go module at a pinned version. It is separate from the
 // project's module so that the plugins' dependency graph never leaks into the operator's
-// go.mod. The version here is the source of truth for hack/cni-plugins.sh.
+// go.mod. The version here is the source of truth for hack/cni-plugins.sh, and the tool
+// block is the list of plugins that it and `make build-static` build (`go build tool`).
 module github.com/overlaynet/overlaynet/hack/cni
 
 go 1.26.0

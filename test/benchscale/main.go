@@ -12,6 +12,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,7 +24,6 @@ import (
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -31,6 +31,7 @@ import (
 
 	v1 "github.com/overlaynet/overlaynet/api/v1alpha1"
 	"github.com/overlaynet/overlaynet/internal/testenv"
+	"github.com/overlaynet/overlaynet/test/harness"
 )
 
 func main() {
@@ -169,14 +170,8 @@ func createNodes(ctx context.Context, c client.Client, n, writers int) error {
 		go func() {
 			defer wg.Done()
 			for i := range work {
-				node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("node-%05d", i)}}
-				if err := c.Create(ctx, node); err != nil {
-					firstErr.CompareAndSwap(nil, err)
-					continue
-				}
-				node.Status.Addresses = []corev1.NodeAddress{{Type: corev1.NodeInternalIP,
-					Address: fmt.Sprintf("10.1.%d.%d", i/250, i%250+4)}}
-				if err := c.Status().Update(ctx, node); err != nil {
+				ip := netip.AddrFrom4([4]byte{10, 1, byte(i / 250), byte(i%250 + 4)})
+				if err := harness.CreateNode(ctx, c, fmt.Sprintf("node-%05d", i), nil, []netip.Addr{ip}); err != nil {
 					firstErr.CompareAndSwap(nil, err)
 				}
 			}

@@ -188,7 +188,7 @@ func poll(ctx context.Context, t *testing.T, what string, cond func(ctx context.
 
 func readSamples(t *testing.T) map[string]*unstructured.Unstructured {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(repoRoot(), "config", "samples", "*.yaml"))
+	files, err := filepath.Glob(filepath.Join(testenv.RepoRoot(), "config", "samples", "*.yaml"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no samples in config/samples (%v)", err)
 	}
@@ -446,7 +446,7 @@ func TestInstallOnLocalAPIServer(t *testing.T) {
 
 // The leader-election Role names the manager's Lease: it must be the ID cmd/manager uses.
 func TestLeaderElectionRoleNamesTheManagersLease(t *testing.T) {
-	src, err := os.ReadFile(filepath.Join(repoRoot(), "cmd", "manager", "main.go"))
+	src, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "cmd", "manager", "main.go"))
 	if err != nil {
 		t.Fatal(err)
 	}

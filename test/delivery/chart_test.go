@@ -2,8 +2,10 @@ package delivery
 
 import (
 	"bytes"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -13,15 +15,16 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
+	"github.com/overlaynet/overlaynet/internal/testenv"
 	"github.com/overlaynet/overlaynet/test/delivery/internal/chartgen"
 )
 
 func TestChartGeneratedFilesAreUpToDate(t *testing.T) {
-	want, err := chartgen.Generate(repoRoot())
+	want, err := chartgen.Generate(testenv.RepoRoot())
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, rel := range sortedKeys(want) {
+	for _, rel := range slices.Sorted(maps.Keys(want)) {
 		got, err := os.ReadFile(filepath.Join(chartDir(), rel))
 		if err != nil {
 			t.Errorf("%s: %v (run make chart)", rel, err)
@@ -73,7 +76,7 @@ func TestChartMatchesKustomize(t *testing.T) {
 		t.Fatal(err)
 	}
 	kObjs, hObjs := byKey(t, k), byKey(t, h.All())
-	for _, name := range sortedKeys(kObjs) {
+	for _, name := range slices.Sorted(maps.Keys(kObjs)) {
 		if strings.HasPrefix(name, "Namespace ") {
 			continue // Helm installs into a namespace that exists (README)
 		}
@@ -94,7 +97,7 @@ func TestChartMatchesKustomize(t *testing.T) {
 			t.Errorf("%s differs between config/default and the chart (-kustomize +helm):\n%s", name, diff)
 		}
 	}
-	for _, name := range sortedKeys(hObjs) {
+	for _, name := range slices.Sorted(maps.Keys(hObjs)) {
 		if _, ok := kObjs[name]; !ok && name != "OverlayCluster default" {
 			t.Errorf("%s is installed by the chart but not by config/default", name)
 		}

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"runtime"
-	"sort"
 	"testing"
 
 	"helm.sh/helm/v3/pkg/action"
@@ -19,6 +17,9 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
+
+	"github.com/overlaynet/overlaynet/internal/testenv"
+	"github.com/overlaynet/overlaynet/test/delivery/internal/chartgen"
 )
 
 // Namespace is where both installs put overlaynet.
@@ -28,19 +29,13 @@ const Namespace = "overlaynet-system"
 // chart is rendered and linted for it. (Helm built as a library assumes v1.20 otherwise.)
 var minKubeVersion = &chartutil.KubeVersion{Version: "v1.33.0", Major: "1", Minor: "33"}
 
-// repoRoot is the repository's root directory.
-func repoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
-}
-
-func chartDir() string { return filepath.Join(repoRoot(), "charts", "overlaynet") }
+func chartDir() string { return filepath.Join(testenv.RepoRoot(), chartgen.ChartDir) }
 
 // renderKustomize builds the kustomization in dir (relative to the repository root) with
 // kustomize's Go API, the library `make build-installer` runs as a binary.
 func renderKustomize(dir string) ([]*unstructured.Unstructured, error) {
 	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
-	m, err := k.Run(filesys.MakeFsOnDisk(), filepath.Join(repoRoot(), dir))
+	m, err := k.Run(filesys.MakeFsOnDisk(), filepath.Join(testenv.RepoRoot(), dir))
 	if err != nil {
 		return nil, fmt.Errorf("kustomize build %s: %w", dir, err)
 	}
@@ -148,15 +143,6 @@ func byKey(t *testing.T, objs []*unstructured.Unstructured) map[string]*unstruct
 		m[key(o)] = o
 	}
 	return m
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // renders are the two ways overlaynet is delivered, rendered with their defaults.

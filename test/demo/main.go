@@ -117,14 +117,15 @@ func (d *demo) run(ctx context.Context, hold bool) error {
 		return err
 	}
 
+	// The Nodes report the addresses their hosts take in the topology built below as root.
+	topoCfg := topology.Config{Nodes: nodes, VNet4: vnet4, VNet6: vnet6}
 	step("Registering five simulated nodes (node-5 is in the small pool)")
 	for i, name := range nodes {
 		labels := map[string]string{}
 		if name == "node-5" {
 			labels["pool"] = "small"
 		}
-		ips := []netip.Addr{nth(vnet4, 4+i), nth(vnet6, 4+i)}
-		if err := harness.CreateNode(ctx, env.Client, name, labels, ips); err != nil {
+		if err := harness.CreateNode(ctx, env.Client, name, labels, topoCfg.NodeAddrs(i)); err != nil {
 			return err
 		}
 	}
@@ -141,7 +142,8 @@ func (d *demo) run(ctx context.Context, hold bool) error {
 	}
 
 	step("Building the node network: a VNet bridge, five node namespaces and one external host")
-	topo, err := topology.New(topology.Config{Nodes: nodes, VNet4: vnet4, VNet6: vnet6, WorkDir: mustTempDir(d)})
+	topoCfg.WorkDir = mustTempDir(d)
+	topo, err := topology.New(topoCfg)
 	if err != nil {
 		return err
 	}
@@ -199,7 +201,7 @@ func (d *demo) run(ctx context.Context, hold bool) error {
 		for i, h := range topo.Nodes {
 			from := pods[h.Name][0]
 			to := pods[topo.Nodes[(i+1)%len(topo.Nodes)].Name][1]
-			src, dst := from.IP(like(f)), to.IP(like(f))
+			src, dst := from.IP(f), to.IP(f)
 			seen, err := probe(ctx, from.Pod, dst)
 			report(fmt.Sprintf("%s %s -> %s %s", from.Name, src, to.Name, dst), seen, err, src, "pod IP kept, no NAT, no tunnel (R15)")
 		}
@@ -207,10 +209,10 @@ func (d *demo) run(ctx context.Context, hold bool) error {
 			from := pods[h.Name][1]
 			dst := topo.External.Addr(f)
 			seen, err := probe(ctx, from.Pod, dst)
-			report(fmt.Sprintf("%s %s -> external %s", from.Name, from.IP(like(f)), dst), seen, err, h.Addr(f), "SNAT to the node IP (R15)")
+			report(fmt.Sprintf("%s %s -> external %s", from.Name, from.IP(f), dst), seen, err, h.Addr(f), "SNAT to the node IP (R15)")
 		}
 		to := pods[nodes[0]][0]
-		dst := to.IP(like(f))
+		dst := to.IP(f)
 		_, err := topology.Probe(ctx, topo.External.NS, dst, 2*time.Second)
 		verdict := "blocked: the VNet routes no pod CIDR (R16)"
 		if !topology.IsUnreachable(err) {
@@ -319,20 +321,4 @@ func joinAddrs(as []netip.Addr) string {
 		s[i] = a.String()
 	}
 	return strings.Join(s, ", ")
-}
-
-// like returns an address of the family, for Pod.IP.
-func like(f v1alpha1.IPFamily) netip.Addr {
-	if f == v1alpha1.IPv6 {
-		return netip.IPv6Unspecified()
-	}
-	return netip.IPv4Unspecified()
-}
-
-func nth(p netip.Prefix, n int) netip.Addr {
-	a := p.Addr()
-	for range n {
-		a = a.Next()
-	}
-	return a
 }

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -124,12 +125,11 @@ func TestPodNetworkInNamespaces(t *testing.T) {
 
 // cluster is one scenario's running system.
 type cluster struct {
-	env      *testenv.Env
-	topo     *topology.Topology
-	agents   map[string]*harness.Agent
-	families []v1alpha1.IPFamily
-	binDir   string
-	pods     map[string][]*topology.Pod // by node
+	env    *testenv.Env
+	topo   *topology.Topology
+	agents map[string]*harness.Agent
+	binDir string
+	pods   map[string][]*topology.Pod // by node
 }
 
 // startCluster starts a scenario's local control plane, its three-node topology and the
@@ -156,7 +156,7 @@ func startCluster(t *testing.T, binDir string, dual bool) (*cluster, *harness.Ru
 	topo, err := topology.New(cfg)
 	g.Expect(err).NotTo(HaveOccurred())
 	t.Cleanup(func() { g.Expect(topo.Close()).To(Succeed()) })
-	c.topo, c.families = topo, topo.Families
+	c.topo = topo
 
 	runner := &harness.Runner{}
 	t.Cleanup(func() { g.Expect(runner.Stop()).To(Succeed()) })
@@ -206,7 +206,7 @@ func runScenario(t *testing.T, binDir string, dual bool, mode v1alpha1.NetworkMo
 		ObjectMeta: metav1.ObjectMeta{Name: v1alpha1.ClusterName},
 		Spec: v1alpha1.OverlayClusterSpec{
 			Mode:       mode,
-			IPFamilies: c.families,
+			IPFamilies: c.topo.Families,
 			VNetCIDRs:  []string{vnet4.String()},
 			// A custom masquerade list that exempts link-local destinations: the agent
 			// masquerades them anyway (R15, R54).
@@ -220,7 +220,7 @@ func runScenario(t *testing.T, binDir string, dual bool, mode v1alpha1.NetworkMo
 	g.Expect(env.Client.Create(ctx, ovc)).To(Succeed())
 	c.startNodes(t, runner)
 
-	perPeer := len(c.families)
+	perPeer := len(c.topo.Families)
 	t.Run("the manager allocates and every agent reports Programmed next to Allocated", func(t *testing.T) {
 		g := newG(t)
 		for _, h := range topo.Nodes {
@@ -269,14 +269,14 @@ func runScenario(t *testing.T, binDir string, dual bool, mode v1alpha1.NetworkMo
 		}
 	})
 
-	for _, f := range c.families {
+	for _, f := range c.topo.Families {
 		t.Run(fmt.Sprintf("R15 %s pod to pod across nodes keeps the sender's pod IP", f), func(t *testing.T) {
 			g := newG(t)
 			for i, h := range topo.Nodes {
 				peer := topo.Nodes[(i+1)%len(topo.Nodes)]
 				for _, from := range c.pods[h.Name] {
 					for _, to := range []*topology.Pod{c.pods[peer.Name][0], c.pods[h.Name][1]} {
-						src, dst := from.IP(familyAddr(f)), to.IP(familyAddr(f))
+						src, dst := from.IP(f), to.IP(f)
 						g.Eventually(func() (netip.Addr, error) {
 							return topology.Probe(ctx, from.NS, dst, probeTimeout)
 						}).Should(Equal(src), "%s (%s) -> %s (%s)", from.Name, src, to.Name, dst)
@@ -300,11 +300,11 @@ func runScenario(t *testing.T, binDir string, dual bool, mode v1alpha1.NetworkMo
 		t.Run(fmt.Sprintf("R16 %s the external host cannot reach a pod IP, even routing the pod CIDR through a node", f), func(t *testing.T) {
 			g := newG(t)
 			pod := c.pods[node1.Name][0]
-			dst := pod.IP(familyAddr(f))
+			dst := pod.IP(f)
 			_, err := topology.Probe(ctx, topo.External.NS, dst, probeTimeout)
 			g.Expect(topology.IsUnreachable(err)).To(BeTrue(), "the VNet routes no pod CIDR; got %v", err)
 
-			cluster := netip.MustParsePrefix(c.nnc(g, node1.Name).Status.ClusterPodCIDRs[indexOf(c.families, f)])
+			cluster := netip.MustParsePrefix(c.nnc(g, node1.Name).Status.ClusterPodCIDRs[slices.Index(c.topo.Families, f)])
 			g.Expect(topo.External.RouteVia(cluster, node1.Addr(f))).To(Succeed())
 			drops := dropCount(g, node1, f)
 			_, err = topology.Probe(ctx, topo.External.NS, dst, probeTimeout)
@@ -315,12 +315,7 @@ func runScenario(t *testing.T, binDir string, dual bool, mode v1alpha1.NetworkMo
 
 	t.Run("R12 a node with maxPods 10 refuses its 11th pod with a clear CNI error", func(t *testing.T) {
 		g := newG(t)
-		for i := len(c.pods[node3.Name]); i < smallMaxPods; i++ {
-			c.addPod(t, node3, fmt.Sprintf("%s-pod-%d", node3.Name, i))
-		}
-		_, err := node3.AddPod(ctx, binDir, "node-3-pod-eleventh")
-		g.Expect(err).To(HaveOccurred())
-		g.Expect(err.Error()).To(ContainSubstring("no IP addresses available in range set"))
+		err := c.expectFull(t, node3)
 		rng := desiredRange(g, c.nnc(g, node3.Name))
 		g.Expect(err.Error()).To(ContainSubstring(rng), "the error names the node's %d-address range", smallMaxPods)
 
@@ -353,11 +348,11 @@ func runScenario(t *testing.T, binDir string, dual bool, mode v1alpha1.NetworkMo
 			}).Should(Succeed())
 		}
 		// The remaining nodes still reach each other.
-		for _, f := range c.families {
+		for _, f := range c.topo.Families {
 			from, to := c.pods[node1.Name][0], c.pods[node3.Name][0]
 			g.Eventually(func() (netip.Addr, error) {
-				return topology.Probe(ctx, from.NS, to.IP(familyAddr(f)), probeTimeout)
-			}).Should(Equal(from.IP(familyAddr(f))))
+				return topology.Probe(ctx, from.NS, to.IP(f), probeTimeout)
+			}).Should(Equal(from.IP(f)))
 		}
 		g.Eventually(func(g Gomega) {
 			p := meta.FindStatusCondition(c.nnc(g, node1.Name).Status.Conditions, v1alpha1.NodeProgrammed)
@@ -417,7 +412,7 @@ func (c *cluster) migrateToOverlay(t *testing.T, nodes []*topology.Host) {
 				continue
 			}
 			from, to := c.pods[h.Name][0], c.pods[peer.Name][0]
-			src, dst := from.IP(familyAddr(v1alpha1.IPv4)), to.IP(familyAddr(v1alpha1.IPv4))
+			src, dst := from.IP(v1alpha1.IPv4), to.IP(v1alpha1.IPv4)
 			g.Eventually(func() (netip.Addr, error) {
 				return topology.Probe(ctx, from.NS, dst, probeTimeout)
 			}).Should(Equal(src), "after the migration: %s (%s) -> %s (%s)", from.Name, src, to.Name, dst)
@@ -467,6 +462,20 @@ func (c *cluster) awaitMigration(g *WithT, nodes []*topology.Host, checkCluster 
 	}).Should(Succeed())
 }
 
+// expectFull starts pods on h up to smallMaxPods and expects the CNI ADD of one more to
+// fail for want of an address; it returns that error.
+func (c *cluster) expectFull(t *testing.T, h *topology.Host) error {
+	t.Helper()
+	g := newG(t)
+	for i := len(c.pods[h.Name]); i < smallMaxPods; i++ {
+		c.addPod(t, h, fmt.Sprintf("%s-pod-%d", h.Name, i))
+	}
+	_, err := h.AddPod(context.Background(), c.binDir, h.Name+"-pod-eleventh")
+	g.Expect(err).To(HaveOccurred())
+	g.Expect(err.Error()).To(ContainSubstring("no IP addresses available in range set"))
+	return err
+}
+
 // newG returns a Gomega whose Eventually waits long enough for a loaded CI machine.
 func newG(t *testing.T) *WithT {
 	g := NewWithT(t)
@@ -489,7 +498,7 @@ func (c *cluster) addPod(t *testing.T, h *topology.Host, name string) {
 			t.Errorf("deleting pod %s: %v", p.Name, err)
 		}
 	})
-	g.Expect(p.IPs).To(HaveLen(len(c.families)), "one address per family")
+	g.Expect(p.IPs).To(HaveLen(len(c.topo.Families)), "one address per family")
 	c.pods[h.Name] = append(c.pods[h.Name], p)
 }
 
@@ -602,21 +611,4 @@ func familyOf(a netip.Addr) v1alpha1.IPFamily {
 		return v1alpha1.IPv4
 	}
 	return v1alpha1.IPv6
-}
-
-// familyAddr is any address of a family, for Pod.IP.
-func familyAddr(f v1alpha1.IPFamily) netip.Addr {
-	if f == v1alpha1.IPv6 {
-		return netip.IPv6Unspecified()
-	}
-	return netip.IPv4Unspecified()
-}
-
-func indexOf(fs []v1alpha1.IPFamily, f v1alpha1.IPFamily) int {
-	for i, x := range fs {
-		if x == f {
-			return i
-		}
-	}
-	return -1
 }

@@ -1,7 +1,7 @@
 // Package harness runs overlaynet end to end on the local control plane for the
 // end-to-end test and the demo: the manager, one in-process node agent per simulated node,
-// and the Node objects a kubelet would register. Together with test/topology it is a
-// cluster in one process.
+// and the Node objects a kubelet would register (benchscale registers its Nodes with it
+// too). Together with test/topology it is a cluster in one process.
 package harness
 
 import (
@@ -17,7 +17,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -151,7 +150,7 @@ func CreateNode(ctx context.Context, c client.Client, name string, labels map[st
 
 // DeleteNode deletes a Node. The local control plane runs no garbage collector, so the
 // NodeNetworkConfig it owns goes because the controller deletes it (it does not wait for
-// ownerReferences); WaitGone checks that.
+// ownerReferences); a caller that depends on that waits for it.
 func DeleteNode(ctx context.Context, c client.Client, name string) error {
 	err := c.Delete(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}})
 	return client.IgnoreNotFound(err)
@@ -197,9 +196,6 @@ func FormatAllocations(rows []Allocation) string {
 	}
 	return b.String()
 }
-
-// IsGone reports whether an error means an object does not exist.
-func IsGone(err error) bool { return apierrors.IsNotFound(err) }
 
 // CNIPluginsDir returns the directory holding the reference CNI plugins, building them
 // from the Go module pinned in hack/cni when needed (hack/cni-plugins.sh).

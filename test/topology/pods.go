@@ -12,6 +12,8 @@ import (
 	"github.com/containernetworking/cni/libcni"
 	types100 "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/vishvananda/netns"
+
+	"github.com/overlaynet/overlaynet/api/v1alpha1"
 )
 
 // Pod is a pod sandbox: a network namespace wired by the node's CNI configuration.
@@ -29,15 +31,8 @@ type Pod struct {
 	binDir      string
 }
 
-// IP returns the pod's address of the family of like.
-func (p *Pod) IP(like netip.Addr) netip.Addr {
-	for _, a := range p.IPs {
-		if a.Is4() == like.Is4() {
-			return a
-		}
-	}
-	return netip.Addr{}
-}
+// IP returns the pod's address of a family.
+func (p *Pod) IP(f v1alpha1.IPFamily) netip.Addr { return addrOf(p.IPs, f) }
 
 // AddPod starts a pod on the node the way a container runtime does: it creates the
 // sandbox's network namespace, loads the first configuration of the node's CNI
@@ -96,9 +91,6 @@ func (p *Pod) Delete(ctx context.Context) error {
 	p.NS = netns.None()
 	return errors.Join(err, cerr)
 }
-
-// InNetNS runs fn inside the pod's namespace.
-func (p *Pod) InNetNS(fn func() error) error { return (&Host{NS: p.NS}).InNetNS(fn) }
 
 func (p *Pod) runtimeConf() *libcni.RuntimeConf {
 	return &libcni.RuntimeConf{

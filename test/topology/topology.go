@@ -30,6 +30,21 @@ type Config struct {
 	WorkDir string
 }
 
+// NodeAddrs returns the addresses node i of Nodes takes on the VNet, IPv4 first: what its
+// Node object reports, known before the topology is built.
+func (cfg Config) NodeAddrs(i int) []netip.Addr { return cfg.hostAddrs(uint64(4 + i)) }
+
+// hostAddrs returns host number n of each of the VNet's subnets, IPv4 first.
+func (cfg Config) hostAddrs(n uint64) []netip.Addr {
+	var out []netip.Addr
+	for _, p := range []netip.Prefix{cfg.VNet4, cfg.VNet6} {
+		if p.IsValid() {
+			out = append(out, nth(p, n))
+		}
+	}
+	return out
+}
+
 // Host is a node or the external host: a namespace with one interface, eth0, on the VNet.
 type Host struct {
 	// Name is the host's name; for a node, its Node name.
@@ -48,8 +63,11 @@ func (h *Host) IPAMDataDir() string { return filepath.Join(h.Dir, "ipam") }
 func (h *Host) CNICacheDir() string { return filepath.Join(h.Dir, "cni-cache") }
 
 // Addr returns the host's address of a family.
-func (h *Host) Addr(f v1alpha1.IPFamily) netip.Addr {
-	for _, a := range h.Addrs {
+func (h *Host) Addr(f v1alpha1.IPFamily) netip.Addr { return addrOf(h.Addrs, f) }
+
+// addrOf returns the first address of as in family f.
+func addrOf(as []netip.Addr, f v1alpha1.IPFamily) netip.Addr {
+	for _, a := range as {
 		if (f == v1alpha1.IPv4) == a.Is4() {
 			return a
 		}
@@ -96,16 +114,11 @@ func New(cfg Config) (_ *Topology, err error) {
 		return nil, fmt.Errorf("setting the VNet bridge up: %w", err)
 	}
 
-	attach := func(name string, hostNum uint64, port string) (*Host, error) {
-		h := &Host{Name: name, NS: netns.None(), Dir: filepath.Join(cfg.WorkDir, name)}
+	attach := func(name string, addrs []netip.Addr, port string) (*Host, error) {
+		h := &Host{Name: name, NS: netns.None(), Addrs: addrs, Dir: filepath.Join(cfg.WorkDir, name)}
 		for _, d := range []string{h.CNIConfDir(), h.IPAMDataDir(), h.CNICacheDir()} {
 			if err := os.MkdirAll(d, 0o755); err != nil {
 				return h, err
-			}
-		}
-		for _, p := range []netip.Prefix{cfg.VNet4, cfg.VNet6} {
-			if p.IsValid() {
-				h.Addrs = append(h.Addrs, nth(p, hostNum))
 			}
 		}
 		var err error
@@ -126,7 +139,7 @@ func New(cfg Config) (_ *Topology, err error) {
 		return h, configureEth0(h, cfg)
 	}
 	for i, name := range cfg.Nodes {
-		h, err := attach(name, uint64(4+i), fmt.Sprintf("node%d", i))
+		h, err := attach(name, cfg.NodeAddrs(i), fmt.Sprintf("node%d", i))
 		if h != nil && h.NS.IsOpen() {
 			t.Nodes = append(t.Nodes, h)
 		}
@@ -134,7 +147,7 @@ func New(cfg Config) (_ *Topology, err error) {
 			return nil, fmt.Errorf("attaching node %s: %w", name, err)
 		}
 	}
-	h, err := attach("external", 200, "external")
+	h, err := attach("external", cfg.hostAddrs(200), "external")
 	if h != nil && h.NS.IsOpen() {
 		t.External = h
 	}
@@ -147,22 +160,17 @@ func New(cfg Config) (_ *Topology, err error) {
 // configureEth0 addresses eth0 and sets it up. Hosts get no default route: the VNet has no
 // uplink, and a pod CIDR is routed nowhere on it (R16).
 func configureEth0(h *Host, cfg Config) error {
-	nl, err := netlink.NewHandleAt(h.NS, unix.NETLINK_ROUTE)
+	nl, eth0, err := h.eth0()
 	if err != nil {
 		return err
 	}
 	defer nl.Close()
-	eth0, err := nl.LinkByName("eth0")
-	if err != nil {
-		return fmt.Errorf("finding eth0 of %s: %w", h.Name, err)
-	}
 	for _, a := range h.Addrs {
 		p := cfg.VNet4
 		if a.Is6() {
 			p = cfg.VNet6
 		}
-		addr := &netlink.Addr{IPNet: &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(p.Bits(), a.BitLen())}}
-		if err := nl.AddrAdd(eth0, addr); err != nil {
+		if err := nl.AddrAdd(eth0, &netlink.Addr{IPNet: ipNet(netip.PrefixFrom(a, p.Bits()))}); err != nil {
 			return fmt.Errorf("adding %s to eth0 of %s: %w", a, h.Name, err)
 		}
 	}
@@ -207,10 +215,7 @@ func (h *Host) RouteVia(dst netip.Prefix, gw netip.Addr) error {
 		return err
 	}
 	defer nl.Close()
-	return nl.RouteAdd(&netlink.Route{
-		Dst: &net.IPNet{IP: dst.Addr().AsSlice(), Mask: net.CIDRMask(dst.Bits(), dst.Addr().BitLen())},
-		Gw:  gw.AsSlice(),
-	})
+	return nl.RouteAdd(&netlink.Route{Dst: ipNet(dst), Gw: gw.AsSlice()})
 }
 
 // InNetNS runs fn inside the host's namespace.
@@ -228,35 +233,43 @@ func nth(p netip.Prefix, n uint64) netip.Addr {
 // AddAddr adds an address to the host's eth0: a service on the VNet, such as a cloud's
 // metadata endpoint at 169.254.169.254.
 func (h *Host) AddAddr(p netip.Prefix) error {
-	nl, err := netlink.NewHandleAt(h.NS, unix.NETLINK_ROUTE)
+	nl, eth0, err := h.eth0()
 	if err != nil {
 		return err
 	}
 	defer nl.Close()
-	eth0, err := nl.LinkByName("eth0")
-	if err != nil {
-		return err
-	}
-	return nl.AddrAdd(eth0, &netlink.Addr{IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}})
+	return nl.AddrAdd(eth0, &netlink.Addr{IPNet: ipNet(p)})
 }
 
 // RouteOnLink adds, on host h, a route to dst straight out of eth0, as a cloud hands its
 // nodes the route to its metadata endpoint.
 func (h *Host) RouteOnLink(dst netip.Prefix) error {
-	nl, err := netlink.NewHandleAt(h.NS, unix.NETLINK_ROUTE)
+	nl, eth0, err := h.eth0()
 	if err != nil {
 		return err
 	}
 	defer nl.Close()
+	return nl.RouteAdd(&netlink.Route{LinkIndex: eth0.Attrs().Index, Scope: netlink.SCOPE_LINK, Dst: ipNet(dst)})
+}
+
+// eth0 opens a netlink handle in the host's namespace and finds eth0 there; the caller
+// closes the handle.
+func (h *Host) eth0() (*netlink.Handle, netlink.Link, error) {
+	nl, err := netlink.NewHandleAt(h.NS, unix.NETLINK_ROUTE)
+	if err != nil {
+		return nil, nil, err
+	}
 	eth0, err := nl.LinkByName("eth0")
 	if err != nil {
-		return err
+		nl.Close()
+		return nil, nil, fmt.Errorf("finding eth0 of %s: %w", h.Name, err)
 	}
-	return nl.RouteAdd(&netlink.Route{
-		LinkIndex: eth0.Attrs().Index,
-		Scope:     netlink.SCOPE_LINK,
-		Dst:       &net.IPNet{IP: dst.Addr().AsSlice(), Mask: net.CIDRMask(dst.Bits(), dst.Addr().BitLen())},
-	})
+	return nl, eth0, nil
+}
+
+// ipNet is p as netlink takes it.
+func ipNet(p netip.Prefix) *net.IPNet {
+	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
 }
 
 // FlushNeighbors forgets every learned neighbour of the host, as ageing would: the next

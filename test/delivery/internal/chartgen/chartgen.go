@@ -16,9 +16,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -104,7 +105,7 @@ func Write(root string) ([]string, error) {
 			changed = append(changed, rel)
 		}
 	}
-	for _, rel := range sortedKeys(files) {
+	for _, rel := range slices.Sorted(maps.Keys(files)) {
 		path := filepath.Join(chart, rel)
 		if cur, err := os.ReadFile(path); err == nil && bytes.Equal(cur, files[rel]) {
 			continue
@@ -132,7 +133,7 @@ the +kubebuilder:rbac markers in internal/controller (make manifests).
 func rulesTemplate(root string) ([]byte, error) {
 	var b strings.Builder
 	b.WriteString(rulesHeader)
-	for _, name := range sortedKeys(RoleSources) {
+	for _, name := range slices.Sorted(maps.Keys(RoleSources)) {
 		src := RoleSources[name]
 		rules, err := readRules(filepath.Join(root, src))
 		if err != nil {
@@ -259,13 +260,4 @@ func convert(s apiextensionsv1.JSONSchemaProps) map[string]any {
 		}
 	}
 	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
