@@ -171,6 +171,14 @@ func newValidateCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Comman
 				warnings = validation.MigrationWarnings(&v1alpha1.OverlayClusterSpec{Mode: facts.CurrentMode}, &oc.Spec)
 			}
 			vs = append(vs, validation.ValidateCluster(&oc.Spec, facts)...)
+			// The update and the cluster's state may both break a migration rule (R50's
+			// network policy, seen from the old spec and from the nodes' mode): say it once.
+			seen := map[validation.Violation]bool{}
+			vs = slices.DeleteFunc(vs, func(v validation.Violation) bool {
+				dup := seen[v]
+				seen[v] = true
+				return dup
+			})
 
 			for _, w := range warnings {
 				fmt.Fprintf(stderr, "warning: %s\n", w)

@@ -149,6 +149,17 @@ func TestValidate(t *testing.T) {
 			wantStderr: "warning: R54: additional non-masquerade range 192.168.0.0/16 keeps the pod source address",
 		},
 		{
+			name: "R50 an update from NodeSubnet that keeps a network policy names the violation once",
+			files: map[string]string{
+				"old.yaml": header + "spec:\n  mode: NodeSubnet\n  vnetCIDRs: [10.1.0.0/16]\n  networkPolicy: Cilium\n",
+				"new.yaml": header + "spec:\n  mode: Overlay\n  vnetCIDRs: [10.1.0.0/16]\n  networkPolicy: Cilium\n",
+			},
+			args:       []string{"validate", "-f", "@new.yaml", "--old", "@old.yaml"},
+			wantCode:   ExitInvalid,
+			wantStdout: "spec.networkPolicy: uninstall the Cilium network policy and set None before migrating from NodeSubnet to Overlay (R50)\n",
+			wantStderr: "1 violation (R50)",
+		},
+		{
 			name: "R51 a Kubenet to Overlay migration that changes the pod CIDR is invalid",
 			files: map[string]string{
 				"old.yaml": header + "spec:\n  mode: Kubenet\n  vnetCIDRs: [10.1.0.0/16]\n",
