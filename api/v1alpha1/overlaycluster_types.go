@@ -395,6 +395,15 @@ type OverlayClusterStatus struct {
 	// +optional
 	NonMasqueradeCIDRs []string `json:"nonMasqueradeCIDRs,omitempty"`
 
+	// nodeNetworkCIDRs is the node network (the effective vnetCIDRs). Node agents program
+	// a peer only when its node IPs lie inside it (B7), so a tampered or stray
+	// NodeNetworkConfig cannot steer pod traffic to an arbitrary host.
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=43
+	// +optional
+	NodeNetworkCIDRs []string `json:"nodeNetworkCIDRs,omitempty"`
+
 	// networkRules are the flows the node network must allow (R17).
 	// +listType=atomic
 	// +optional

@@ -422,6 +422,11 @@ func (in *OverlayClusterStatus) DeepCopyInto(out *OverlayClusterStatus) {
 		*out = make([]string, len(*in))
 		copy(*out, *in)
 	}
+	if in.NodeNetworkCIDRs != nil {
+		in, out := &in.NodeNetworkCIDRs, &out.NodeNetworkCIDRs
+		*out = make([]string, len(*in))
+		copy(*out, *in)
+	}
 	if in.NetworkRules != nil {
 		in, out := &in.NetworkRules, &out.NetworkRules
 		*out = make([]NetworkRule, len(*in))

@@ -19,6 +19,14 @@ the +kubebuilder:rbac markers in internal/controller (make manifests).
 - apiGroups:
   - network.overlaynet.io
   resources:
+  - overlayclusters
+  verbs:
+  - get
+  - list
+  - watch
+- apiGroups:
+  - network.overlaynet.io
+  resources:
   - nodenetworkconfigs/status
   verbs:
   - patch
