@@ -4,11 +4,16 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// BlockClaimSpec records which Node incarnation holds a block.
+// BlockClaimSpec records which Node incarnation holds a block. The schema refuses a claim
+// that could not have come from the manager (B4): a block that is not a canonical CIDR, a
+// family that is not the block's, an empty holder.
+//
+// +kubebuilder:validation:XValidation:rule="!isCIDR(self.block) || self.family == (cidr(self.block).ip().family() == 4 ? 'IPv4' : 'IPv6')",messageExpression="'B4: family %s does not match block %s'.format([self.family, self.block])",fieldPath=".family"
 type BlockClaimSpec struct {
 	// block is the claimed address block (a node's pod CIDR, or a reserved node-subnet
 	// range in NodeSubnet mode).
 	// +kubebuilder:validation:MaxLength=43
+	// +kubebuilder:validation:XValidation:rule="isCIDR(self) && string(cidr(self).masked()) == self",messageExpression="'B4: block %s is not a canonical CIDR (network address, shortest lowercase form, no zone or IPv4-mapped address)'.format([self])"
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="block is immutable"
 	// +required
 	Block string `json:"block"`
@@ -17,11 +22,13 @@ type BlockClaimSpec struct {
 	Family IPFamily `json:"family"`
 	// nodeName is the Node that holds the block.
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="size(self) > 0",message="B4: nodeName must name the Node that holds the block"
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="nodeName is immutable"
 	// +required
 	NodeName string `json:"nodeName"`
 	// nodeUID is the UID of the Node that holds the block.
 	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="size(self) > 0",message="B4: nodeUID must be the UID of the Node that holds the block"
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="nodeUID is immutable"
 	// +required
 	NodeUID string `json:"nodeUID"`
@@ -31,8 +38,12 @@ type BlockClaimSpec struct {
 // derived from the block alone, so the API server's name uniqueness is what guarantees that
 // no block is ever handed to two nodes (B4), whatever the number of controllers running.
 // It is owned by its Node, so the garbage collector releases it when that Node is gone.
-// Users never write these.
+// Users never write these: the install's admission policy lets only the manager create,
+// change or delete them (B7), and the schema ties the name to the block (ClaimName in
+// internal/controller: v4-<address>-<bits>, or v6-<the fully expanded address with dots for
+// colons>-<bits>), so that one block has exactly one possible claim name.
 //
+// +kubebuilder:validation:XValidation:rule="!isCIDR(self.spec.block) || (cidr(self.spec.block).ip().family() == 4 ? (self.metadata.name.startsWith('v4-') && self.metadata.name.lastIndexOf('-') > 3 && self.metadata.name.substring(self.metadata.name.lastIndexOf('-') + 1) == string(cidr(self.spec.block).prefixLength()) && isIP(self.metadata.name.substring(3, self.metadata.name.lastIndexOf('-'))) && ip.isCanonical(self.metadata.name.substring(3, self.metadata.name.lastIndexOf('-'))) && ip(self.metadata.name.substring(3, self.metadata.name.lastIndexOf('-'))) == cidr(self.spec.block).ip()) : (self.metadata.name.startsWith('v6-') && size(self.metadata.name) == 43 + size(string(cidr(self.spec.block).prefixLength())) && self.metadata.name.substring(42, 43) == '-' && self.metadata.name.substring(43) == string(cidr(self.spec.block).prefixLength()) && isIP(self.metadata.name.substring(3, 42).replace('.', ':')) && ip(self.metadata.name.substring(3, 42).replace('.', ':')) == cidr(self.spec.block).ip()))",messageExpression="'B4: BlockClaim name %s does not match its block %s (the name is derived from the block: v4-<address>-<bits> or v6-<expanded address, dots for colons>-<bits>)'.format([self.metadata.name, self.spec.block])"
 // +kubebuilder:object:root=true
 // +kubebuilder:resource:scope=Cluster,shortName=blk
 // +kubebuilder:printcolumn:name="Block",type=string,JSONPath=`.spec.block`

@@ -51,7 +51,11 @@ const (
 	ReasonNoCluster = "OverlayClusterMissing"
 )
 
-// NodeNetworkConfigStatus is the node's share of the pod network.
+// NodeNetworkConfigStatus is the node's share of the pod network. Agents build routes and
+// SNAT from every node's status, so the schema bounds it (B7): every list has maxItems and
+// every item a maxLength, and every address is a canonical CIDR or IP checked by CEL (the
+// bounds follow from the OverlayCluster spec's own: 2 pod CIDRs + 8 additional ones, 8
+// VNet CIDRs, 16 extra no-SNAT ranges, 250 pods).
 type NodeNetworkConfigStatus struct {
 	// mode is the networking model this allocation follows.
 	// +optional
@@ -61,44 +65,66 @@ type NodeNetworkConfigStatus struct {
 	// Kubenet).
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=2
+	// +kubebuilder:validation:items:MaxLength=43
+	// +kubebuilder:validation:items:XValidation:rule="isCIDR(self) && string(cidr(self).masked()) == self",messageExpression="'B7: %s is not a canonical CIDR (network address, shortest lowercase form, no zone or IPv4-mapped address)'.format([self])"
+	// +kubebuilder:validation:items:XValidation:rule="!isCIDR(self) || (cidr(self).ip().family() == 4 ? cidr(self).prefixLength() >= 8 && cidr(self).prefixLength() <= 30 : cidr(self).prefixLength() >= 48)",messageExpression="'B7: node block %s must be an IPv4 /8../30 or an IPv6 /48../128'.format([self])"
+	// +kubebuilder:validation:XValidation:rule="size(self) < 2 || !isCIDR(self[0]) || !isCIDR(self[1]) || cidr(self[0]).ip().family() != cidr(self[1]).ip().family()",messageExpression="'B7: podCIDRs %s must hold at most one block per family'.format([self])"
 	// +optional
 	PodCIDRs []string `json:"podCIDRs,omitempty"`
 
 	// reservedIPs are the node-subnet addresses held for this node's pods (NodeSubnet), as
 	// CIDRs and first-last ranges, merged where contiguous.
+	// Each item is a canonical address, a canonical CIDR, or first-last of two canonical
+	// addresses of one family; at most one item per pod (maxPods ≤ 250).
 	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=256
+	// +kubebuilder:validation:items:MaxLength=79
+	// +kubebuilder:validation:items:XValidation:rule="(isIP(self) && ip.isCanonical(self)) || (isCIDR(self) && string(cidr(self).masked()) == self) || (self.indexOf('-') > 0 && isIP(self.substring(0, self.indexOf('-'))) && ip.isCanonical(self.substring(0, self.indexOf('-'))) && isIP(self.substring(self.indexOf('-') + 1)) && ip.isCanonical(self.substring(self.indexOf('-') + 1)) && ip(self.substring(0, self.indexOf('-'))).family() == ip(self.substring(self.indexOf('-') + 1)).family())",messageExpression="'B7: reserved entry %s is not a canonical address, CIDR or first-last range'.format([self])"
 	// +optional
 	ReservedIPs []string `json:"reservedIPs,omitempty"`
 
 	// nodeSubnet is the node subnet the reservedIPs belong to (NodeSubnet): the node agent
 	// hands pods their addresses with its prefix length.
+	// +kubebuilder:validation:MaxLength=43
+	// +kubebuilder:validation:XValidation:rule="isCIDR(self) && string(cidr(self).masked()) == self",messageExpression="'B7: nodeSubnet %s is not a canonical CIDR'.format([self])"
 	// +optional
 	NodeSubnet string `json:"nodeSubnet,omitempty"`
 
 	// nodeIPs are the node's InternalIP addresses, one per family in ipFamilies order.
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=2
+	// +kubebuilder:validation:items:MaxLength=39
+	// +kubebuilder:validation:items:XValidation:rule="isIP(self) && ip.isCanonical(self)",messageExpression="'B7: node IP %s is not a canonical IP address (shortest lowercase form, no zone or IPv4-mapped address)'.format([self])"
 	// +optional
 	NodeIPs []string `json:"nodeIPs,omitempty"`
 
-	// maxPods is the pod limit of this node, from its pool.
+	// maxPods is the pod limit of this node, from its pool (R12: 10 to 250).
+	// +kubebuilder:validation:Minimum=10
+	// +kubebuilder:validation:Maximum=250
 	// +optional
 	MaxPods int32 `json:"maxPods,omitempty"`
 
 	// clusterPodCIDRs is the whole pod address space.
 	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=10
+	// +kubebuilder:validation:items:MaxLength=43
+	// +kubebuilder:validation:items:XValidation:rule="isCIDR(self) && string(cidr(self).masked()) == self",messageExpression="'B7: %s is not a canonical CIDR (network address, shortest lowercase form, no zone or IPv4-mapped address)'.format([self])"
 	// +optional
 	ClusterPodCIDRs []string `json:"clusterPodCIDRs,omitempty"`
 
 	// nonMasqueradeCIDRs are the destinations that keep the pod source address; the
 	// agent SNATs everything else to the node IP (R15, R42).
 	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=34
+	// +kubebuilder:validation:items:MaxLength=43
+	// +kubebuilder:validation:items:XValidation:rule="isCIDR(self) && string(cidr(self).masked()) == self",messageExpression="'B7: %s is not a canonical CIDR (network address, shortest lowercase form, no zone or IPv4-mapped address)'.format([self])"
 	// +optional
 	NonMasqueradeCIDRs []string `json:"nonMasqueradeCIDRs,omitempty"`
 
 	// conditions: Allocated (controller) and Programmed (node agent).
 	// +listType=map
 	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=8
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
