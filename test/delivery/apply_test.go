@@ -156,12 +156,18 @@ func kstatusCurrent(u *unstructured.Unstructured) (bool, string) {
 }
 
 // impersonating returns a config that acts as the ServiceAccount user, with its groups, so
-// that a component runs with exactly the RBAC the install granted it.
-func impersonating(cfg *rest.Config, user string) *rest.Config {
+// that a component runs with exactly the RBAC the install granted it. node, when set, is
+// the authentication.kubernetes.io/node-name claim of a token bound to a pod on that node,
+// without which the admission policy lets an agent write nothing (B7; test/security mints
+// real tokens).
+func impersonating(cfg *rest.Config, user, node string) *rest.Config {
 	c := rest.CopyConfig(cfg)
 	c.Impersonate = rest.ImpersonationConfig{
 		UserName: user,
 		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:" + Namespace, "system:authenticated"},
+	}
+	if node != "" {
+		c.Impersonate.Extra = map[string][]string{"authentication.kubernetes.io/node-name": {node}}
 	}
 	return c
 }
@@ -306,7 +312,7 @@ func TestInstallOnLocalAPIServer(t *testing.T) {
 	})
 
 	// The manager and one node's agent, as their ServiceAccounts.
-	mgr, err := ctrl.NewManager(impersonating(e.Config, managerSA), ctrl.Options{
+	mgr, err := ctrl.NewManager(impersonating(e.Config, managerSA, ""), ctrl.Options{
 		Scheme:                        e.Scheme,
 		Metrics:                       metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress:        "0",
@@ -323,7 +329,7 @@ func TestInstallOnLocalAPIServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	const nodeName = "node-a"
-	agentMgr, err := ctrl.NewManager(impersonating(e.Config, agentSA), agent.ManagerOptions(nodeName, e.Scheme, "0", "0"))
+	agentMgr, err := ctrl.NewManager(impersonating(e.Config, agentSA, nodeName), agent.ManagerOptions(nodeName, e.Scheme, "0", "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -383,11 +389,11 @@ func TestInstallOnLocalAPIServer(t *testing.T) {
 	})
 
 	t.Run("the installed RBAC refuses what the components must not do", func(t *testing.T) {
-		asAgent, err := client.New(impersonating(e.Config, agentSA), client.Options{Scheme: e.Scheme})
+		asAgent, err := client.New(impersonating(e.Config, agentSA, nodeName), client.Options{Scheme: e.Scheme})
 		if err != nil {
 			t.Fatal(err)
 		}
-		asManager, err := client.New(impersonating(e.Config, managerSA), client.Options{Scheme: e.Scheme})
+		asManager, err := client.New(impersonating(e.Config, managerSA, ""), client.Options{Scheme: e.Scheme})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -57,8 +57,13 @@ var allowed = map[string][]string{
 		// Its own NodeNetworkConfig and its peers' (routes to their blocks).
 		"cluster network.overlaynet.io/nodenetworkconfigs get", "cluster network.overlaynet.io/nodenetworkconfigs list",
 		"cluster network.overlaynet.io/nodenetworkconfigs watch",
-		// The Programmed condition, by server-side apply of the status.
+		// The Programmed condition, by server-side apply of the status; the admission
+		// policy narrows this to its own node's Programmed condition (B7).
 		"cluster network.overlaynet.io/nodenetworkconfigs/status patch",
+		// The cluster-wide facts it checks peers against (pod CIDRs, block lengths, node
+		// network), from the OverlayCluster's status.
+		"cluster network.overlaynet.io/overlayclusters get", "cluster network.overlaynet.io/overlayclusters list",
+		"cluster network.overlaynet.io/overlayclusters watch",
 	},
 }
 

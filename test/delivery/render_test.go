@@ -63,7 +63,10 @@ func (r *helmRender) All() []*unstructured.Unstructured {
 
 // renderHelm renders charts/overlaynet into Namespace with vals, as `helm install
 // --dry-run=client` does: the values are checked against values.schema.json first.
-func renderHelm(vals map[string]any) (*helmRender, error) {
+func renderHelm(vals map[string]any) (*helmRender, error) { return renderHelmIn(Namespace, vals) }
+
+// renderHelmIn renders the chart as renderHelm does, into namespace ns.
+func renderHelmIn(ns string, vals map[string]any) (*helmRender, error) {
 	chrt, err := loader.Load(chartDir())
 	if err != nil {
 		return nil, err
@@ -72,7 +75,7 @@ func renderHelm(vals map[string]any) (*helmRender, error) {
 	install.DryRun = true
 	install.ClientOnly = true
 	install.ReleaseName = "overlaynet"
-	install.Namespace = Namespace
+	install.Namespace = ns
 	install.KubeVersion = minKubeVersion
 	rel, err := install.Run(chrt, vals)
 	if err != nil {
