@@ -60,6 +60,12 @@ test: manifests generate vet ## Run every test: unit, envtest, and (as root) the
 	@git diff --exit-code -- api config || { echo "generated files are out of date: run 'make manifests generate' and commit"; exit 1; }
 	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" $(GO) test $(GOTESTFLAGS) ./... -coverprofile cover.out
 	$(MAKE) test-delivery
+	$(MAKE) test-security
+
+.PHONY: test-security
+test-security: ## Install config/default on a local API server and attack it with real ServiceAccount tokens (B7).
+	cd test/security && $(GO) vet ./...
+	cd test/security && KUBEBUILDER_ASSETS="$$($(CURDIR)/hack/envtest-assets.sh)" $(GO) test $(GOTESTFLAGS) ./...
 
 .PHONY: test-delivery
 test-delivery: ## Render config/default and the Helm chart, check RBAC and drift, apply to a local API server.

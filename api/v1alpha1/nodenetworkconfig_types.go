@@ -101,6 +101,7 @@ type NodeNetworkConfigStatus struct {
 	// maxPods is the pod limit of this node, from its pool (R12: 10 to 250).
 	// +kubebuilder:validation:Minimum=10
 	// +kubebuilder:validation:Maximum=250
+	// +kubebuilder:validation:XValidation:rule="self >= 10 && self <= 250",messageExpression="'R12: maxPods %d is outside 10..250'.format([self])"
 	// +optional
 	MaxPods int32 `json:"maxPods,omitempty"`
 
