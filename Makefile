@@ -15,7 +15,8 @@ export GOTOOLCHAIN = local
 CONTROLLER_GEN_VERSION ?= v0.23.0
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_GEN_VERSION)
 # kustomize v5.8.3 (api v0.21.3) needs Go 1.27; v5.8.2 (api v0.21.2) is the newest for Go
-# 1.26. test/delivery/go.mod pins the same kustomize/api for the tests' renderer.
+# 1.26. test/delivery/go.mod and test/security/go.mod pin the same kustomize/api for the
+# tests' renderers.
 KUSTOMIZE_VERSION ?= v5.8.2
 KUSTOMIZE ?= $(LOCALBIN)/kustomize-$(KUSTOMIZE_VERSION)
 HELM_VERSION ?= v3.22.0

@@ -2,7 +2,10 @@ package security
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -11,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/overlaynet/overlaynet/api/v1alpha1"
+	"github.com/overlaynet/overlaynet/internal/controller"
 )
 
 func jsonList(items []string) string {
@@ -117,4 +121,41 @@ func TestSchemasRefuseBadAllocations(t *testing.T) {
 			t.Errorf("got %v, want Invalid with %q", err, want)
 		}
 	})
+}
+
+// B4 for any block: the claim named by controller.ClaimName is accepted, and the same claim
+// under the name of any other block is refused. Blocks are drawn at random (fixed seed) over
+// both families and every prefix length the allocator hands out.
+func TestB4ClaimNamesAgreeWithTheController(t *testing.T) {
+	ctx := context.Background()
+	w := setup(ctx, t)
+	uid := string(w.nodeA.UID)
+	rnd := rand.New(rand.NewPCG(12, 7))
+	for i := range 150 {
+		var p netip.Prefix
+		if i%2 == 0 {
+			var a [4]byte
+			binary.BigEndian.PutUint32(a[:], rnd.Uint32())
+			p = netip.PrefixFrom(netip.AddrFrom4(a), 8+rnd.IntN(23)).Masked()
+		} else {
+			var a [16]byte
+			binary.BigEndian.PutUint64(a[:8], rnd.Uint64()&^(0xffff<<48)) // leading zero groups too
+			binary.BigEndian.PutUint64(a[8:], rnd.Uint64()>>(rnd.IntN(4)*16))
+			p = netip.PrefixFrom(netip.AddrFrom16(a), 48+rnd.IntN(81)).Masked()
+		}
+		c := claimOf(p.String(), "node-a", uid)
+		if err := w.manager.Create(ctx, c, client.DryRunAll); err != nil {
+			t.Errorf("the claim %s of %s was refused: %v", c.Name, p, err)
+		}
+		// The parent block (another length) and the sibling block (another address).
+		b := p.Addr().AsSlice()
+		b[(p.Bits()-1)/8] ^= 0x80 >> ((p.Bits() - 1) % 8)
+		sibling, _ := netip.AddrFromSlice(b)
+		for _, other := range []netip.Prefix{netip.PrefixFrom(p.Addr(), p.Bits()-1).Masked(), netip.PrefixFrom(sibling, p.Bits())} {
+			c.Name = controller.ClaimName(other)
+			if why := refusal(w.manager.Create(ctx, c, client.DryRunAll), "schema", "B4"); why != "" {
+				t.Errorf("block %s named %s: %s", p, c.Name, why)
+			}
+		}
+	}
 }
