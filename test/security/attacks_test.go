@@ -98,7 +98,7 @@ type world struct {
 var theWorld *world
 
 // setup builds the world once for the package; a test that changes it puts it back.
-func setup(ctx context.Context, t *testing.T) *world {
+func setup(ctx context.Context, t testing.TB) *world {
 	t.Helper()
 	if theWorld != nil {
 		return theWorld
@@ -164,7 +164,7 @@ func setup(ctx context.Context, t *testing.T) *world {
 
 // allocate writes, as c (the manager), what the manager writes for a node: its
 // NodeNetworkConfig, the claim of its block, then the status naming the block.
-func allocate(ctx context.Context, t *testing.T, c client.Client, node *corev1.Node, block, nodeIP string) *v1.NodeNetworkConfig {
+func allocate(ctx context.Context, t testing.TB, c client.Client, node *corev1.Node, block, nodeIP string) *v1.NodeNetworkConfig {
 	t.Helper()
 	nnc := &v1.NodeNetworkConfig{
 		ObjectMeta: metav1.ObjectMeta{Name: node.Name, OwnerReferences: []metav1.OwnerReference{{
