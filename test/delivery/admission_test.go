@@ -1,6 +1,9 @@
 package delivery
 
 import (
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -112,5 +115,46 @@ func TestHelmValuesSchemaRefusesWhatItShould(t *testing.T) {
 				t.Errorf("helm install refused %v: %v", vals, err)
 			}
 		})
+	}
+}
+
+// Every object in values.schema.json that lists its properties says what it does with
+// others, so that a value added to values.yaml without a schema fails the chart's tests.
+func TestHelmValuesSchemaIsClosed(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(chartDir(), "values.schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var schema map[string]any
+	if err := json.Unmarshal(b, &schema); err != nil {
+		t.Fatal(err)
+	}
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return
+		}
+		if _, hasProps := m["properties"]; hasProps {
+			if _, closed := m["additionalProperties"]; !closed {
+				t.Errorf("%s lists properties but does not set additionalProperties", path)
+			}
+		}
+		for k, e := range m {
+			if k == "properties" || k == "$defs" {
+				for name, p := range e.(map[string]any) {
+					walk(path+"/"+name, p)
+				}
+				continue
+			}
+			walk(path+"/"+k, e)
+		}
+	}
+	walk("", schema)
+	props, _ := schema["properties"].(map[string]any)
+	for _, top := range []string{"cluster", "createCluster", "image", "imagePullSecrets", "manager", "agent", "cni"} {
+		if _, ok := props[top]; !ok {
+			t.Errorf("values.schema.json has no schema for %s", top)
+		}
 	}
 }
