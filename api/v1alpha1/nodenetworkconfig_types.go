@@ -67,7 +67,7 @@ type NodeNetworkConfigStatus struct {
 	// +kubebuilder:validation:MaxItems=2
 	// +kubebuilder:validation:items:MaxLength=43
 	// +kubebuilder:validation:items:XValidation:rule="isCIDR(self) && string(cidr(self).masked()) == self",messageExpression="'B7: %s is not a canonical CIDR (network address, shortest lowercase form, no zone or IPv4-mapped address)'.format([self])"
-	// +kubebuilder:validation:items:XValidation:rule="!isCIDR(self) || (cidr(self).ip().family() == 4 ? cidr(self).prefixLength() >= 8 && cidr(self).prefixLength() <= 30 : cidr(self).prefixLength() >= 48)",messageExpression="'B7: node block %s must be an IPv4 /8../30 or an IPv6 /48../128'.format([self])"
+	// +kubebuilder:validation:items:XValidation:rule="!isCIDR(self) || (cidr(self).ip().family() == 4 ? cidr(self).prefixLength() >= 8 && cidr(self).prefixLength() <= 30 : cidr(self).prefixLength() >= 16)",messageExpression="'B7: node block %s must be an IPv4 /8../30 or an IPv6 /16../128 (the block lengths an OverlayCluster can ask for)'.format([self])"
 	// +kubebuilder:validation:XValidation:rule="size(self) < 2 || !isCIDR(self[0]) || !isCIDR(self[1]) || cidr(self[0]).ip().family() != cidr(self[1]).ip().family()",messageExpression="'B7: podCIDRs %s must hold at most one block per family'.format([self])"
 	// +optional
 	PodCIDRs []string `json:"podCIDRs,omitempty"`
