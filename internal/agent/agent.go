@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -133,6 +134,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) (*Agent, error) {
 	err = ctrl.NewControllerManagedBy(mgr).
 		Named("nodeagent").
 		Watches(&v1alpha1.NodeNetworkConfig{}, toSelf, builder.WithPredicates(relevantChange(self))).
+		Watches(&v1alpha1.OverlayCluster{}, toSelf, builder.WithPredicates(clusterFactsChange())).
 		Complete(a)
 	if err != nil {
 		return nil, fmt.Errorf("setting up the node agent: %w", err)
@@ -158,6 +160,41 @@ func relevantChange(self string) predicate.Predicate {
 	}
 }
 
+// clusterFactsChange passes the events of the OverlayCluster that change what the agent
+// reads from it (ClusterFacts); the counts the manager updates as nodes come and go do not.
+func clusterFactsChange() predicate.Predicate {
+	return predicate.Funcs{
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			o, ok1 := e.ObjectOld.(*v1alpha1.OverlayCluster)
+			n, ok2 := e.ObjectNew.(*v1alpha1.OverlayCluster)
+			return !ok1 || !ok2 || !equality.Semantic.DeepEqual(ClusterFacts(&o.Status), ClusterFacts(&n.Status))
+		},
+	}
+}
+
+// ClusterFacts is the part of an OverlayCluster status that the agent reads: the mode, the
+// pools' CIDRs and block lengths, the node network and the non-masquerade ranges
+// (desired.ClusterFromStatus). Counts are left out.
+func ClusterFacts(st *v1alpha1.OverlayClusterStatus) *v1alpha1.OverlayClusterStatus {
+	out := &v1alpha1.OverlayClusterStatus{
+		Mode:               st.Mode,
+		NodeNetworkCIDRs:   st.NodeNetworkCIDRs,
+		NonMasqueradeCIDRs: st.NonMasqueradeCIDRs,
+	}
+	for _, p := range st.Pools {
+		out.Pools = append(out.Pools, v1alpha1.PoolStatus{Family: p.Family, CIDRs: p.CIDRs, BlockPrefixLength: p.BlockPrefixLength})
+	}
+	for _, r := range st.NetworkRules {
+		if r.Name == "node-to-node" {
+			out.NetworkRules = append(out.NetworkRules, v1alpha1.NetworkRule{Name: r.Name, Sources: r.Sources})
+		}
+	}
+	return out
+}
+
+// clusterName is the one OverlayCluster.
+const clusterName = "default"
+
 // Reconcile programs the datapath for the current NodeNetworkConfigs.
 func (a *Agent) Reconcile(ctx context.Context, _ reconcile.Request) (ctrl.Result, error) {
 	log := ctrl.LoggerFrom(ctx).WithValues("node", a.opts.NodeName)
@@ -176,6 +213,22 @@ func (a *Agent) Reconcile(ctx context.Context, _ reconcile.Request) (ctrl.Result
 	if !self.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil
 	}
+	// Without the cluster-wide facts no peer can be checked (B7): the datapath stays as it
+	// is, and pods keep working, until the manager publishes them, which wakes us.
+	ovc := &v1alpha1.OverlayCluster{}
+	if err := a.client.Get(ctx, types.NamespacedName{Name: clusterName}, ovc); err != nil && !apierrors.IsNotFound(err) {
+		return ctrl.Result{}, err
+	}
+	cluster, err := desired.ClusterFromStatus(&ovc.Status) // a missing object has no facts
+	switch {
+	case errors.Is(err, desired.ErrNoClusterFacts):
+		log.V(1).Info("Waiting for the OverlayCluster status")
+		return a.report(ctx, self, notProgrammed(self, ReasonWaitingForCluster,
+			"Waiting for the manager to publish the cluster's mode, pod CIDRs and node network in the status of OverlayCluster \"default\"; the datapath is left as it is (B7)"), false)
+	case err != nil:
+		// The manager's next write of the status wakes us.
+		return a.report(ctx, self, notProgrammed(self, ReasonInvalidClusterStatus, err.Error()+"; the datapath is left as it is"), false)
+	}
 	var all v1alpha1.NodeNetworkConfigList
 	if err := a.client.List(ctx, &all, client.UnsafeDisableDeepCopy); err != nil {
 		return ctrl.Result{}, err
@@ -186,7 +239,7 @@ func (a *Agent) Reconcile(ctx context.Context, _ reconcile.Request) (ctrl.Result
 		// Only pods left from an earlier mode depend on the leases: program the rest.
 		log.Error(err, "Reading the pods' addresses; pods that kept an address from an earlier mode may lose connectivity")
 	}
-	want, err := desired.Compute(self, all.Items, leases, a.opts.CNI)
+	want, err := desired.Compute(self, all.Items, cluster, leases, a.opts.CNI)
 	switch {
 	case errors.Is(err, desired.ErrNotAllocated):
 		log.V(1).Info("Waiting for the node's pod CIDRs")
@@ -197,6 +250,7 @@ func (a *Agent) Reconcile(ctx context.Context, _ reconcile.Request) (ctrl.Result
 		return a.report(ctx, self, notProgrammed(self, ReasonInvalidAllocation, err.Error()), false)
 	}
 	a.logWarnings(ctx, want.Warnings)
+	recordSkipped(a.opts.NodeName, want.Skipped)
 
 	cond, nextResync, progErr := a.program(ctx, self, want)
 	res, err := a.report(ctx, self, cond, progErr == nil)

@@ -33,11 +33,64 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "starting the local control plane: %v\n", err)
 		os.Exit(1)
 	}
+	if err := createCluster(); err != nil {
+		fmt.Fprintf(os.Stderr, "creating the OverlayCluster: %v\n", err)
+		os.Exit(1)
+	}
 	code := m.Run()
 	if err := env.Stop(); err != nil {
 		fmt.Fprintf(os.Stderr, "stopping the local control plane: %v\n", err)
 	}
 	os.Exit(code)
+}
+
+// clusterStatus is what the manager publishes for the tests' cluster: IPv4 /24 blocks of
+// 10.244.0.0/16 on the node network 10.224.0.0/16.
+func clusterStatus() v1alpha1.OverlayClusterStatus {
+	return v1alpha1.OverlayClusterStatus{
+		Mode: v1alpha1.ModeOverlay,
+		Pools: []v1alpha1.PoolStatus{{
+			Family: v1alpha1.IPv4, CIDRs: []string{"10.244.0.0/16"}, BlockPrefixLength: 24,
+			TotalBlocks: "256", FreeBlocks: "256",
+		}},
+		NodeNetworkCIDRs:   []string{"10.224.0.0/16"},
+		NonMasqueradeCIDRs: []string{"10.244.0.0/16"},
+	}
+}
+
+func createCluster() error {
+	ctx := context.Background()
+	ovc := &v1alpha1.OverlayCluster{
+		ObjectMeta: metav1.ObjectMeta{Name: v1alpha1.ClusterName},
+		Spec:       v1alpha1.OverlayClusterSpec{VNetCIDRs: []string{"10.224.0.0/16"}},
+	}
+	if err := env.Client.Create(ctx, ovc); err != nil {
+		return err
+	}
+	ovc.Status = clusterStatus()
+	return env.Client.Status().Update(ctx, ovc)
+}
+
+// setClusterStatus writes the OverlayCluster status as the manager would, and restores
+// the tests' status when the test ends.
+func setClusterStatus(t *testing.T, st v1alpha1.OverlayClusterStatus) {
+	t.Helper()
+	write := func(st v1alpha1.OverlayClusterStatus) error {
+		ovc := &v1alpha1.OverlayCluster{}
+		if err := env.Client.Get(context.Background(), types.NamespacedName{Name: v1alpha1.ClusterName}, ovc); err != nil {
+			return err
+		}
+		ovc.Status = st
+		return env.Client.Status().Update(context.Background(), ovc)
+	}
+	if err := write(st); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := write(clusterStatus()); err != nil {
+			t.Errorf("restoring the OverlayCluster status: %v", err)
+		}
+	})
 }
 
 // fakeDatapath records what the agent asks for.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -26,8 +27,18 @@ const (
 	// ReasonWaitingForAllocation: the node holds no pod CIDR yet; no CNI configuration is
 	// written, so the runtime keeps pods off the node.
 	ReasonWaitingForAllocation = "WaitingForAllocation"
-	// ReasonInvalidAllocation: the node's own status cannot be parsed.
+	// ReasonInvalidAllocation: the node's own status cannot be parsed or breaks the
+	// cluster's rules (B7).
 	ReasonInvalidAllocation = "InvalidAllocation"
+	// ReasonWaitingForCluster: the OverlayCluster status does not publish the facts every
+	// NodeNetworkConfig is checked against yet; the datapath is left as it is (B7).
+	ReasonWaitingForCluster = "WaitingForClusterStatus"
+	// ReasonInvalidClusterStatus: the OverlayCluster status breaks a rule; the datapath is
+	// left as it is (B7).
+	ReasonInvalidClusterStatus = "InvalidClusterStatus"
+	// ReasonPeersSkipped: the datapath is programmed, without the entries of peers whose
+	// status breaks the rules (B7); the message names them.
+	ReasonPeersSkipped = "PeersSkipped"
 	// ReasonForwardingFailed: IP forwarding could not be turned on.
 	ReasonForwardingFailed = "ForwardingFailed"
 	// ReasonRoutesFailed: a route to a peer block could not be programmed.
@@ -67,7 +78,7 @@ func reasonFor(err error) string {
 }
 
 func programmed(self *v1alpha1.NodeNetworkConfig, want *desired.Result, st datapath.Stats) metav1.Condition {
-	return metav1.Condition{
+	c := metav1.Condition{
 		Type:               v1alpha1.NodeProgrammed,
 		Status:             metav1.ConditionTrue,
 		ObservedGeneration: self.Generation,
@@ -75,12 +86,38 @@ func programmed(self *v1alpha1.NodeNetworkConfig, want *desired.Result, st datap
 		Message: fmt.Sprintf("Programmed %d routes to peer blocks, %d nftables rules and %d proxy neighbours; CNI configuration hands out up to %d pod addresses per family from %s",
 			st.Routes, st.Rules, st.ProxyNeighbors, want.CNI.Capacity, want.CNI.Source),
 	}
+	if len(want.Skipped) > 0 {
+		c.Reason = ReasonPeersSkipped
+		c.Message = truncate(skippedMessage(want.Skipped) + "; " + c.Message)
+	}
+	return c
 }
 
-func notProgrammed(self *v1alpha1.NodeNetworkConfig, reason, msg string) metav1.Condition {
+// skippedMessage names the peers whose entries were skipped, and why, in name order.
+func skippedMessage(skipped []desired.Skipped) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Skipped entries of %d peer(s) whose NodeNetworkConfig breaks the rules (B7):", len(skipped))
+	for i, s := range skipped {
+		if i > 0 {
+			b.WriteString(";")
+		}
+		fmt.Fprintf(&b, " %s: %s", s.Node, strings.Join(s.Problems, ", "))
+		if b.Len() > maxMessage {
+			break
+		}
+	}
+	return b.String()
+}
+
+func truncate(msg string) string {
 	if len(msg) > maxMessage {
 		msg = msg[:maxMessage-3] + "..."
 	}
+	return msg
+}
+
+func notProgrammed(self *v1alpha1.NodeNetworkConfig, reason, msg string) metav1.Condition {
+	msg = truncate(msg)
 	return metav1.Condition{
 		Type:               v1alpha1.NodeProgrammed,
 		Status:             metav1.ConditionFalse,

@@ -17,7 +17,6 @@ import (
 	"sync"
 
 	"github.com/overlaynet/overlaynet/api/v1alpha1"
-	"github.com/overlaynet/overlaynet/internal/netconf"
 	"github.com/overlaynet/overlaynet/internal/nodesubnet"
 )
 
@@ -116,6 +115,9 @@ type Result struct {
 	CNI CNI
 	// Warnings name peers or entries that were skipped and why; the agent logs them.
 	Warnings []string
+	// Skipped are the peers whose status broke a rule of peers.go, by name: what of them
+	// was skipped and why. The rest of each is programmed.
+	Skipped []Skipped
 }
 
 // node is one NodeNetworkConfig's status, parsed.
@@ -151,22 +153,22 @@ func (r rank) less(o rank) bool {
 // keep their address inside the VNet and are masqueraded outside it (R42). A lease outside
 // the node's current addresses belongs to a pod that kept it across a migration; it stays
 // reachable and is masqueraded until the pod goes (FamilyRules.LegacySources).
-func Compute(self *v1alpha1.NodeNetworkConfig, all []v1alpha1.NodeNetworkConfig, leases []netip.Addr, opts CNIOptions) (*Result, error) {
+func Compute(self *v1alpha1.NodeNetworkConfig, all []v1alpha1.NodeNetworkConfig, cluster *Cluster, leases []netip.Addr, opts CNIOptions) (*Result, error) {
+	if cluster == nil {
+		return nil, ErrNoClusterFacts
+	}
 	res := &Result{}
 	warn := func(format string, args ...any) { res.Warnings = append(res.Warnings, fmt.Sprintf(format, args...)) }
 
-	me, err := parseSelf(self, warn)
+	me, err := cluster.parseSelf(self, warn)
 	if err != nil {
 		return nil, err
 	}
 	st := &self.Status
-	maxPods := st.MaxPods
-	if maxPods <= 0 {
-		maxPods = netconf.DefaultMaxPods(st.Mode)
-		warn("status.maxPods is unset; limiting the node to the %s default of %d pods (R12, R32, R41)", cmp.Or(st.Mode, v1alpha1.ModeOverlay), maxPods)
-	}
+	maxPods := clampMaxPods(st.MaxPods, st.Mode, warn)
 
 	peers := make([]node, 0, len(all))
+	problems := map[int][]string{}
 	for i := range all {
 		n := &all[i]
 		if n.Name == self.Name || !n.DeletionTimestamp.IsZero() {
@@ -174,7 +176,18 @@ func Compute(self *v1alpha1.NodeNetworkConfig, all []v1alpha1.NodeNetworkConfig,
 		}
 		// A peer without a block (NodeSubnet, or not allocated yet) gets no route, but
 		// its node IPs may still reach pods (R17).
-		peers = append(peers, parsePeer(n, warn))
+		p, why := cluster.parsePeer(n)
+		if len(why) > 0 {
+			problems[len(peers)] = why
+		}
+		peers = append(peers, p)
+	}
+	dedupNodeIPs(me.nodeIPs, peers, problems)
+	res.Skipped = skippedPeers(peers, problems)
+	for _, s := range res.Skipped {
+		for _, why := range s.Problems {
+			warn("peer %s: %s (B7)", s.Node, why)
+		}
 	}
 	// nodeAddrs names the node that holds each node address; only pods on node-subnet
 	// addresses need it.
@@ -198,7 +211,7 @@ func Compute(self *v1alpha1.NodeNetworkConfig, all []v1alpha1.NodeNetworkConfig,
 		subnet   netip.Prefix
 	)
 	if st.Mode == v1alpha1.ModeNodeSubnet {
-		if reserved, subnet, err = parseReservation(self, int(maxPods)); err != nil {
+		if reserved, subnet, err = parseReservation(self, int(maxPods), cluster.NodeNetwork); err != nil {
 			return nil, err
 		}
 		// A node that registered after the reservation was made may hold one of its
@@ -214,14 +227,8 @@ func Compute(self *v1alpha1.NodeNetworkConfig, all []v1alpha1.NodeNetworkConfig,
 	if len(sources) == 0 {
 		return nil, ErrNotAllocated
 	}
-	cluster, err := parsePrefixes("status.clusterPodCIDRs", st.ClusterPodCIDRs)
-	if err != nil {
-		return nil, fmt.Errorf("NodeNetworkConfig %q: %w", self.Name, err)
-	}
-	nonMasq, err := parsePrefixes("status.nonMasqueradeCIDRs", st.NonMasqueradeCIDRs)
-	if err != nil {
-		return nil, fmt.Errorf("NodeNetworkConfig %q: %w", self.Name, err)
-	}
+	podSpace := cluster.PodCIDRs()
+	nonMasq := ownNonMasquerade(self, cluster, warn)
 
 	// The node's own addresses, blocks or reservation, are never routed away.
 	routes, nodeIPs := peerRoutes(node{name: me.name, podCIDRs: sources}, peers, warn)
@@ -238,7 +245,7 @@ func Compute(self *v1alpha1.NodeNetworkConfig, all []v1alpha1.NodeNetworkConfig,
 		fr.PodCIDRs = Merge(ofFamily(sources, f))
 		// The pod space that the guard keeps from the outside: blocks only. Node-subnet
 		// addresses are the VNet's, which reaches them by design (R42).
-		space := slices.Concat(ofFamily(cluster, f), ofFamily(me.podCIDRs, f))
+		space := slices.Concat(ofFamily(podSpace, f), ofFamily(me.podCIDRs, f))
 		for _, r := range routes {
 			if familyOf(r.Dst.Addr()) == f {
 				space = append(space, r.Dst)
@@ -315,8 +322,11 @@ func proxyNeighbors(reserved []nodesubnet.Run, legacy []netip.Prefix, uplink net
 // reservation must lie inside the subnet, be IPv4 (the controller reserves from the IPv4
 // node subnet, R40) and hold at most maxPods addresses: the CNI configuration hands out
 // exactly the reservation.
-func parseReservation(self *v1alpha1.NodeNetworkConfig, maxPods int) ([]nodesubnet.Run, netip.Prefix, error) {
+func parseReservation(self *v1alpha1.NodeNetworkConfig, maxPods int, nodeNetwork []netip.Prefix) ([]nodesubnet.Run, netip.Prefix, error) {
 	st := &self.Status
+	if len(st.ReservedIPs) > maxReservedEntries {
+		return nil, netip.Prefix{}, fmt.Errorf("NodeNetworkConfig %q: status.reservedIPs holds %d entries, more than %d (R41)", self.Name, len(st.ReservedIPs), maxReservedEntries)
+	}
 	runs, err := nodesubnet.ParseReserved(st.ReservedIPs)
 	if err != nil {
 		return nil, netip.Prefix{}, fmt.Errorf("NodeNetworkConfig %q: status.%w", self.Name, err)
@@ -337,6 +347,9 @@ func parseReservation(self *v1alpha1.NodeNetworkConfig, maxPods int) ([]nodesubn
 			return nil, netip.Prefix{}, fmt.Errorf("NodeNetworkConfig %q: reserved addresses %s-%s lie outside status.nodeSubnet %s (R40)", self.Name, r.First, r.Last, subnet)
 		}
 		total += min(r.Len(), math.MaxInt/2)
+	}
+	if why := checkPrefix(subnet); why != "" || !slices.ContainsFunc(nodeNetwork, func(p netip.Prefix) bool { return p.Bits() <= subnet.Bits() && p.Contains(subnet.Addr()) }) {
+		return nil, netip.Prefix{}, fmt.Errorf("NodeNetworkConfig %q: status.nodeSubnet %s is not a subnet of the node network %v (R40, B7)", self.Name, subnet, nodeNetwork)
 	}
 	if total > maxPods {
 		return nil, netip.Prefix{}, fmt.Errorf("NodeNetworkConfig %q: status.reservedIPs hold %d addresses, more than maxPods %d (R40, R41)", self.Name, total, maxPods)
@@ -392,51 +405,6 @@ func legacyLeases(leases []netip.Addr, own []netip.Prefix) []netip.Prefix {
 		out = append(out, netip.PrefixFrom(a, a.BitLen()))
 	}
 	return out
-}
-
-// parseSelf parses the node's own status. A malformed own block is an error, not a
-// warning: programming half a node would hand out addresses no route leads to.
-func parseSelf(self *v1alpha1.NodeNetworkConfig, warn func(string, ...any)) (node, error) {
-	n := node{name: self.Name}
-	var err error
-	if n.podCIDRs, err = parsePrefixes("status.podCIDRs", self.Status.PodCIDRs); err != nil {
-		return n, fmt.Errorf("NodeNetworkConfig %q: %w", self.Name, err)
-	}
-	if len(familiesOf(n.podCIDRs)) != len(n.podCIDRs) {
-		return n, fmt.Errorf("NodeNetworkConfig %q: status.podCIDRs %v holds two blocks of one family", self.Name, self.Status.PodCIDRs)
-	}
-	for _, s := range self.Status.NodeIPs {
-		a, err := netip.ParseAddr(s)
-		if err != nil {
-			warn("own status.nodeIPs entry %q is not an IP address; ignored", s)
-			continue
-		}
-		n.nodeIPs = append(n.nodeIPs, a.Unmap())
-	}
-	return n, nil
-}
-
-// parsePeer parses a peer's status, skipping malformed entries with a warning: one bad
-// peer must not cut the node off from every other.
-func parsePeer(nnc *v1alpha1.NodeNetworkConfig, warn func(string, ...any)) node {
-	n := node{name: nnc.Name, rank: rank{created: nnc.CreationTimestamp.UnixNano(), name: nnc.Name}}
-	for _, s := range nnc.Status.PodCIDRs {
-		p, err := netip.ParsePrefix(s)
-		if err != nil || p != p.Masked() {
-			warn("peer %s: status.podCIDRs entry %q is not a canonical CIDR; no route to it", nnc.Name, s)
-			continue
-		}
-		n.podCIDRs = append(n.podCIDRs, p)
-	}
-	for _, s := range nnc.Status.NodeIPs {
-		a, err := netip.ParseAddr(s)
-		if err != nil {
-			warn("peer %s: status.nodeIPs entry %q is not an IP address; ignored", nnc.Name, s)
-			continue
-		}
-		n.nodeIPs = append(n.nodeIPs, a.Unmap())
-	}
-	return n
 }
 
 // peerRoutes returns one route per peer block via the peer's node IP of the block's

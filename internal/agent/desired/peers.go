@@ -1,0 +1,194 @@
+package desired
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/overlaynet/overlaynet/api/v1alpha1"
+)
+
+// The rules every peer passes before anything of it is programmed (B7). A peer's status is
+// written by the manager only (the admission policy refuses everyone else), but the agent
+// does not rely on that: a stray object, a tampered status or a manager bug must not steer
+// this node's pod traffic. What breaks a rule is skipped, entry by entry, and reported; the
+// peer's other entries and every other peer are still programmed.
+//
+// A peer's block is programmed only when it
+//   - is a canonical CIDR, neither IPv4-mapped nor /0 (checkPrefix),
+//   - has exactly its family's block length and lies inside the family's pod CIDRs
+//     (Cluster.checkBlock),
+//
+// and only via a node IP that
+//   - is a global unicast address, not IPv4-mapped, without a zone,
+//   - lies inside the node network,
+//   - is not this node's own address, and not an address an older peer already holds
+//     (Cluster.checkNodeIP and dedupNodeIPs).
+//
+// The same node IPs, and only they, may open connections to pods (R16, R17).
+
+// Bounds on the lists of one NodeNetworkConfig status: the schema allows two of each (one
+// per family); the agent refuses longer lists instead of reading them.
+const (
+	maxPodCIDRs = 2
+	maxNodeIPs  = 2
+)
+
+// Skipped names a peer whose status broke a rule and what of it was skipped.
+type Skipped struct {
+	// Node names the peer.
+	Node string
+	// Problems say what was skipped and which rule it broke, in status order.
+	Problems []string
+}
+
+// checkPrefix returns why p may not be used at all, or "".
+func checkPrefix(p netip.Prefix) string {
+	switch {
+	case !p.IsValid():
+		return "is not a CIDR"
+	case p.Addr().Is4In6():
+		return "is an IPv4-mapped IPv6 prefix"
+	case p.Addr().Zone() != "":
+		return "carries an IPv6 zone"
+	case p.Bits() == 0:
+		return "is /0, every address"
+	}
+	return ""
+}
+
+// checkBlock returns why p may not be a node's block, or "".
+func (c *Cluster) checkBlock(p netip.Prefix) string {
+	if why := checkPrefix(p); why != "" {
+		return why
+	}
+	f := familyOf(p.Addr())
+	pool := c.pool(f)
+	switch {
+	case pool == nil:
+		return fmt.Sprintf("is %s, a family with no pod CIDR in the cluster (R7)", f)
+	case p.Bits() != pool.BlockBits:
+		return fmt.Sprintf("is not a /%d, the cluster's %s block length (R10, R11, B2)", pool.BlockBits, f)
+	case !slices.ContainsFunc(pool.CIDRs, func(cidr netip.Prefix) bool { return cidr.Contains(p.Addr()) }):
+		// A block of the right length that starts inside a pod CIDR lies wholly inside
+		// it, since the CIDR is no longer than the block.
+		return fmt.Sprintf("lies outside the cluster's pod CIDRs %v", pool.CIDRs)
+	}
+	return ""
+}
+
+// checkNodeIP returns why a may not be a node's IP, or "".
+func (c *Cluster) checkNodeIP(a netip.Addr) string {
+	switch {
+	case a.Is4In6():
+		return "is an IPv4-mapped IPv6 address"
+	case a.Zone() != "":
+		return "carries an IPv6 zone"
+	case !a.IsGlobalUnicast():
+		return "is not a global unicast address"
+	case !slices.ContainsFunc(c.NodeNetwork, func(p netip.Prefix) bool { return p.Contains(a) }):
+		return fmt.Sprintf("lies outside the node network %v", c.NodeNetwork)
+	}
+	return ""
+}
+
+// parsePeer parses a peer's status and keeps the entries that pass the rules; problems
+// say what was skipped. A list longer than the schema allows is skipped whole.
+func (c *Cluster) parsePeer(nnc *v1alpha1.NodeNetworkConfig) (n node, problems []string) {
+	n = node{name: nnc.Name, rank: rank{created: nnc.CreationTimestamp.UnixNano(), name: nnc.Name}}
+	st := &nnc.Status
+	if len(st.PodCIDRs) > maxPodCIDRs {
+		problems = append(problems, fmt.Sprintf("status.podCIDRs holds %d entries, more than %d; no route to any", len(st.PodCIDRs), maxPodCIDRs))
+	} else {
+		for _, s := range st.PodCIDRs {
+			p, err := netip.ParsePrefix(s)
+			why := ""
+			switch {
+			case err != nil:
+				why = "is not a CIDR"
+			case p != p.Masked():
+				why = "is not canonical"
+			default:
+				why = c.checkBlock(p)
+			}
+			if why == "" && slices.ContainsFunc(n.podCIDRs, func(o netip.Prefix) bool { return familyOf(o.Addr()) == familyOf(p.Addr()) }) {
+				why = fmt.Sprintf("is a second %s block", familyOf(p.Addr()))
+			}
+			if why != "" {
+				problems = append(problems, fmt.Sprintf("block %q %s; no route to it", s, why))
+				continue
+			}
+			n.podCIDRs = append(n.podCIDRs, p)
+		}
+	}
+	if len(st.NodeIPs) > maxNodeIPs {
+		problems = append(problems, fmt.Sprintf("status.nodeIPs holds %d entries, more than %d; all ignored", len(st.NodeIPs), maxNodeIPs))
+		return n, problems
+	}
+	for _, s := range st.NodeIPs {
+		a, err := netip.ParseAddr(s)
+		why := ""
+		switch {
+		case err != nil:
+			why = "is not an IP address"
+		default:
+			why = c.checkNodeIP(a)
+		}
+		if why == "" && slices.ContainsFunc(n.nodeIPs, func(o netip.Addr) bool { return familyOf(o) == familyOf(a) }) {
+			why = fmt.Sprintf("is a second %s node IP", familyOf(a))
+		}
+		if why != "" {
+			problems = append(problems, fmt.Sprintf("node IP %q %s; ignored", s, why))
+			continue
+		}
+		n.nodeIPs = append(n.nodeIPs, a)
+	}
+	return n, problems
+}
+
+// dedupNodeIPs drops from peers every node IP that this node holds (own) or that an
+// older peer holds, and returns the problems by peer index. The oldest holder keeps an
+// address: the manager hands every address to one node (item 8 of B7's checks), so two
+// holders mean a stray or tampered object, and a newcomer must not take a working node's
+// address (and with it the traffic to that node's block). A stale object whose Node is
+// gone and whose address was given to a new node delays the new node only until garbage
+// collection removes the stale one.
+func dedupNodeIPs(own []netip.Addr, peers []node, problems map[int][]string) {
+	holder := make(map[netip.Addr]int, len(own)+2*len(peers))
+	for _, a := range own {
+		holder[a] = -1
+	}
+	order := make([]int, len(peers))
+	for i := range order {
+		order[i] = i
+	}
+	// Oldest first; rank.less puts the older first, names break ties.
+	slices.SortFunc(order, func(x, y int) int {
+		switch {
+		case peers[x].rank.less(peers[y].rank):
+			return -1
+		case peers[y].rank.less(peers[x].rank):
+			return 1
+		}
+		return strings.Compare(peers[x].name, peers[y].name)
+	})
+	for _, i := range order {
+		p := &peers[i]
+		kept := p.nodeIPs[:0]
+		for _, a := range p.nodeIPs {
+			h, taken := holder[a]
+			switch {
+			case taken && h < 0:
+				problems[i] = append(problems[i], fmt.Sprintf("node IP %q is this node's own address; ignored", a))
+				continue
+			case taken:
+				problems[i] = append(problems[i], fmt.Sprintf("node IP %q is already the address of %s; ignored", a, peers[h].name))
+				continue
+			}
+			holder[a] = i
+			kept = append(kept, a)
+		}
+		p.nodeIPs = kept
+	}
+}
