@@ -14,6 +14,7 @@ import (
 	"math"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/overlaynet/overlaynet/api/v1alpha1"
@@ -183,11 +184,10 @@ func Compute(self *v1alpha1.NodeNetworkConfig, all []v1alpha1.NodeNetworkConfig,
 		peers = append(peers, p)
 	}
 	dedupNodeIPs(me.nodeIPs, peers, problems)
+	skip(peers, problems)
 	res.Skipped = skippedPeers(peers, problems)
 	for _, s := range res.Skipped {
-		for _, why := range s.Problems {
-			warn("peer %s: %s (B7)", s.Node, why)
-		}
+		warn("peer %s is skipped: %s (B7)", s.Node, strings.Join(s.Problems, "; "))
 	}
 	// nodeAddrs names the node that holds each node address; only pods on node-subnet
 	// addresses need it.

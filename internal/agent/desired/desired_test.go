@@ -141,12 +141,10 @@ func TestComputeRoutes(t *testing.T) {
 			wantWarnings: []string{"peer node-x claims 10.244.1.0/24, which overlaps a block of node-1; no route to it"},
 		},
 		{
-			name:       "a peer's malformed entries are skipped and the rest kept",
-			all:        []v1alpha1.NodeNetworkConfig{dual1, bad},
-			wantRoutes: []Route{route("10.244.5.0/24", "10.224.0.7", "node-bad")},
+			name: "B7 a peer with malformed entries is skipped whole",
+			all:  []v1alpha1.NodeNetworkConfig{dual1, bad},
 			wantWarnings: []string{
-				`peer node-bad: block "10.244.2.7/24" is not canonical; no route to it (B7)`,
-				`peer node-bad: node IP "bogus" is not an IP address; ignored (B7)`,
+				`peer node-bad is skipped: block "10.244.2.7/24" is not canonical; node IP "bogus" is not an IP address (B7)`,
 			},
 		},
 		{
@@ -384,7 +382,7 @@ func TestComputeRefusesBlocksOfAnotherLength(t *testing.T) {
 	if diff := cmp.Diff(wantRoutes, got.Datapath.Routes, equateNetip); diff != "" {
 		t.Errorf("B7 a newer /23 over two /24s takes neither (-want +got):\n%s", diff)
 	}
-	wantSkipped := []Skipped{{Node: "node-wide", Problems: []string{`block "10.244.4.0/23" is not a /24, the cluster's IPv4 block length (R10, R11, B2); no route to it`}}}
+	wantSkipped := []Skipped{{Node: "node-wide", Problems: []string{`block "10.244.4.0/23" is not a /24, the cluster's IPv4 block length (R10, R11, B2)`}}}
 	if diff := cmp.Diff(wantSkipped, got.Skipped); diff != "" {
 		t.Errorf("skipped (-want +got):\n%s", diff)
 	}

@@ -73,7 +73,8 @@ func parsePeerLines(spec string) []v1alpha1.NodeNetworkConfig {
 
 // FuzzComputeAdversarialPeers feeds Compute peers whose status says anything at all, next
 // to two well-behaved ones, and checks that nothing outside B7's rules reaches the routes
-// or the node-IP sets, that routes never overlap each other or the node's own blocks, that
+// or the node-IP sets, that a peer breaking any rule gets no route at all, that routes
+// never overlap each other or the node's own blocks, that
 // no two peers' routes share a node IP, and that SNAT is never off for a whole family. The
 // seed corpus is in testdata/fuzz/FuzzComputeAdversarialPeers.
 func FuzzComputeAdversarialPeers(f *testing.F) {
@@ -117,6 +118,18 @@ func FuzzComputeAdversarialPeers(f *testing.F) {
 			st, ok := status[r.Node]
 			if !ok || !slices.Contains(st.PodCIDRs, r.Dst.String()) || !slices.Contains(st.NodeIPs, r.Via.String()) {
 				t.Errorf("route %s via %s is not what %s's status says", r.Dst, r.Via, r.Node)
+				continue
+			}
+			// A peer that breaks any rule is skipped whole.
+			for _, s := range st.PodCIDRs {
+				if p, err := netip.ParsePrefix(s); err != nil || !legalBlock(testCluster, p) {
+					t.Errorf("B7 %s is routed although its block %q breaks the rules", r.Node, s)
+				}
+			}
+			for _, s := range st.NodeIPs {
+				if a, err := netip.ParseAddr(s); err != nil || !legalNodeIP(testCluster, a) || slices.Contains(ownIPs, a) {
+					t.Errorf("B7 %s is routed although its node IP %q breaks the rules", r.Node, s)
+				}
 			}
 		}
 		for _, fr := range got.Datapath.Families {

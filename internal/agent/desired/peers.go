@@ -12,8 +12,9 @@ import (
 // The rules every peer passes before anything of it is programmed (B7). A peer's status is
 // written by the manager only (the admission policy refuses everyone else), but the agent
 // does not rely on that: a stray object, a tampered status or a manager bug must not steer
-// this node's pod traffic. What breaks a rule is skipped, entry by entry, and reported; the
-// peer's other entries and every other peer are still programmed.
+// this node's pod traffic. The manager never writes an entry that breaks a rule, so a peer
+// with one is not trusted in part: it is skipped whole (no route to any of its blocks, and
+// its node IPs may not reach pods) and reported, and every other peer is still programmed.
 //
 // A peer's block is programmed only when it
 //   - is a canonical CIDR, neither IPv4-mapped nor /0 (checkPrefix),
@@ -24,7 +25,9 @@ import (
 //   - is a global unicast address, not IPv4-mapped, without a zone,
 //   - lies inside the node network,
 //   - is not this node's own address, and not an address an older peer already holds
-//     (Cluster.checkNodeIP and dedupNodeIPs).
+//     (Cluster.checkNodeIP and dedupNodeIPs),
+//
+// and the lists hold at most one entry per family.
 //
 // The same node IPs, and only they, may open connections to pods (R16, R17).
 
@@ -35,11 +38,11 @@ const (
 	maxNodeIPs  = 2
 )
 
-// Skipped names a peer whose status broke a rule and what of it was skipped.
+// Skipped names a peer whose status broke a rule, and why. Nothing of it is programmed.
 type Skipped struct {
 	// Node names the peer.
 	Node string
-	// Problems say what was skipped and which rule it broke, in status order.
+	// Problems say which entries broke which rule, in status order.
 	Problems []string
 }
 
@@ -93,13 +96,13 @@ func (c *Cluster) checkNodeIP(a netip.Addr) string {
 	return ""
 }
 
-// parsePeer parses a peer's status and keeps the entries that pass the rules; problems
-// say what was skipped. A list longer than the schema allows is skipped whole.
+// parsePeer parses a peer's status; problems say which entries break the rules. A list
+// longer than the schema allows is not read.
 func (c *Cluster) parsePeer(nnc *v1alpha1.NodeNetworkConfig) (n node, problems []string) {
 	n = node{name: nnc.Name, rank: rank{created: nnc.CreationTimestamp.UnixNano(), name: nnc.Name}}
 	st := &nnc.Status
 	if len(st.PodCIDRs) > maxPodCIDRs {
-		problems = append(problems, fmt.Sprintf("status.podCIDRs holds %d entries, more than %d; no route to any", len(st.PodCIDRs), maxPodCIDRs))
+		problems = append(problems, fmt.Sprintf("status.podCIDRs holds %d entries, more than %d", len(st.PodCIDRs), maxPodCIDRs))
 	} else {
 		for _, s := range st.PodCIDRs {
 			p, err := netip.ParsePrefix(s)
@@ -116,14 +119,14 @@ func (c *Cluster) parsePeer(nnc *v1alpha1.NodeNetworkConfig) (n node, problems [
 				why = fmt.Sprintf("is a second %s block", familyOf(p.Addr()))
 			}
 			if why != "" {
-				problems = append(problems, fmt.Sprintf("block %q %s; no route to it", s, why))
+				problems = append(problems, fmt.Sprintf("block %q %s", s, why))
 				continue
 			}
 			n.podCIDRs = append(n.podCIDRs, p)
 		}
 	}
 	if len(st.NodeIPs) > maxNodeIPs {
-		problems = append(problems, fmt.Sprintf("status.nodeIPs holds %d entries, more than %d; all ignored", len(st.NodeIPs), maxNodeIPs))
+		problems = append(problems, fmt.Sprintf("status.nodeIPs holds %d entries, more than %d", len(st.NodeIPs), maxNodeIPs))
 		return n, problems
 	}
 	for _, s := range st.NodeIPs {
@@ -139,7 +142,7 @@ func (c *Cluster) parsePeer(nnc *v1alpha1.NodeNetworkConfig) (n node, problems [
 			why = fmt.Sprintf("is a second %s node IP", familyOf(a))
 		}
 		if why != "" {
-			problems = append(problems, fmt.Sprintf("node IP %q %s; ignored", s, why))
+			problems = append(problems, fmt.Sprintf("node IP %q %s", s, why))
 			continue
 		}
 		n.nodeIPs = append(n.nodeIPs, a)
@@ -147,23 +150,25 @@ func (c *Cluster) parsePeer(nnc *v1alpha1.NodeNetworkConfig) (n node, problems [
 	return n, problems
 }
 
-// dedupNodeIPs drops from peers every node IP that this node holds (own) or that an
-// older peer holds, and returns the problems by peer index. The oldest holder keeps an
-// address: the manager hands every address to one node (item 8 of B7's checks), so two
-// holders mean a stray or tampered object, and a newcomer must not take a working node's
-// address (and with it the traffic to that node's block). A stale object whose Node is
-// gone and whose address was given to a new node delays the new node only until garbage
-// collection removes the stale one.
+// dedupNodeIPs skips every peer (in full) that claims this node's own address (own) or an
+// address an older peer holds, adding the reason to problems by peer index. Peers that
+// already have problems are skipped and hold no address. The oldest holder keeps an
+// address: the manager hands every address to one node (B7), so two holders mean a stray
+// or tampered object, and a newcomer must not take a working node's address and with it
+// the traffic to that node's block. A stale object whose Node is gone and whose address a
+// new node was given delays the new node only until garbage collection removes it.
 func dedupNodeIPs(own []netip.Addr, peers []node, problems map[int][]string) {
 	holder := make(map[netip.Addr]int, len(own)+2*len(peers))
 	for _, a := range own {
 		holder[a] = -1
 	}
-	order := make([]int, len(peers))
-	for i := range order {
-		order[i] = i
+	order := make([]int, 0, len(peers))
+	for i := range peers {
+		if len(problems[i]) == 0 {
+			order = append(order, i)
+		}
 	}
-	// Oldest first; rank.less puts the older first, names break ties.
+	// Oldest first: rank.less puts the older first.
 	slices.SortFunc(order, func(x, y int) int {
 		switch {
 		case peers[x].rank.less(peers[y].rank):
@@ -175,20 +180,26 @@ func dedupNodeIPs(own []netip.Addr, peers []node, problems map[int][]string) {
 	})
 	for _, i := range order {
 		p := &peers[i]
-		kept := p.nodeIPs[:0]
 		for _, a := range p.nodeIPs {
-			h, taken := holder[a]
-			switch {
+			switch h, taken := holder[a]; {
 			case taken && h < 0:
-				problems[i] = append(problems[i], fmt.Sprintf("node IP %q is this node's own address; ignored", a))
-				continue
+				problems[i] = append(problems[i], fmt.Sprintf("node IP %q is this node's own address", a))
 			case taken:
-				problems[i] = append(problems[i], fmt.Sprintf("node IP %q is already the address of %s; ignored", a, peers[h].name))
-				continue
+				problems[i] = append(problems[i], fmt.Sprintf("node IP %q is already the address of %s", a, peers[h].name))
 			}
-			holder[a] = i
-			kept = append(kept, a)
 		}
-		p.nodeIPs = kept
+		if len(problems[i]) > 0 {
+			continue
+		}
+		for _, a := range p.nodeIPs {
+			holder[a] = i
+		}
+	}
+}
+
+// skip clears the peers with problems: nothing of them is programmed.
+func skip(peers []node, problems map[int][]string) {
+	for i := range problems {
+		peers[i].podCIDRs, peers[i].nodeIPs = nil, nil
 	}
 }
