@@ -39,8 +39,7 @@ const (
 	DefaultCNIConfDir        = "/etc/cni/net.d"
 	DefaultCNIBinDir         = "/opt/cni/bin"
 	DefaultCNIConfName       = "10-overlaynet.conflist"
-	DefaultResyncPeriod      = 5 * time.Minute
-	DefaultStatusMinInterval = 30 * time.Second
+	DefaultResyncPeriod = 5 * time.Minute
 	// LegacyRecheckPeriod is how often the agent rereads the pods' addresses while pods
 	// hold addresses from an earlier mode.
 	LegacyRecheckPeriod = 30 * time.Second
@@ -67,10 +66,6 @@ type Options struct {
 	CNI desired.CNIOptions
 	// ResyncPeriod is the interval of full resyncs that repair drift.
 	ResyncPeriod time.Duration
-	// StatusMinInterval spaces out status writes that only update the counts in the
-	// Programmed message. At 5,000 nodes every join changes every agent's route count
-	// (R13): without this each join would cost 5,000 status writes.
-	StatusMinInterval time.Duration
 }
 
 func (o *Options) setDefaults() error {
@@ -89,9 +84,6 @@ func (o *Options) setDefaults() error {
 	if o.ResyncPeriod <= 0 {
 		o.ResyncPeriod = DefaultResyncPeriod
 	}
-	if o.StatusMinInterval <= 0 {
-		o.StatusMinInterval = DefaultStatusMinInterval
-	}
 	return nil
 }
 
@@ -103,8 +95,6 @@ type Agent struct {
 	mu sync.Mutex
 	// lastFull is when the last successful full resync started.
 	lastFull time.Time
-	// lastStatus is when the agent last wrote its condition.
-	lastStatus time.Time
 	// lastWarnings are the warnings logged by the previous reconcile; only new ones are
 	// logged again.
 	lastWarnings []string
@@ -223,11 +213,11 @@ func (a *Agent) Reconcile(ctx context.Context, _ reconcile.Request) (ctrl.Result
 	switch {
 	case errors.Is(err, desired.ErrNoClusterFacts):
 		log.V(1).Info("Waiting for the OverlayCluster status")
-		return a.report(ctx, self, notProgrammed(self, ReasonWaitingForCluster,
-			"Waiting for the manager to publish the cluster's mode, pod CIDRs and node network in the status of OverlayCluster \"default\"; the datapath is left as it is (B7)"), false)
+		return ctrl.Result{}, a.report(ctx, self, notProgrammed(self, ReasonWaitingForCluster,
+			"Waiting for the manager to publish the cluster's mode, pod CIDRs and node network in the status of OverlayCluster \"default\"; the datapath is left as it is (B7)"))
 	case err != nil:
 		// The manager's next write of the status wakes us.
-		return a.report(ctx, self, notProgrammed(self, ReasonInvalidClusterStatus, err.Error()+"; the datapath is left as it is"), false)
+		return ctrl.Result{}, a.report(ctx, self, notProgrammed(self, ReasonInvalidClusterStatus, err.Error()+"; the datapath is left as it is"))
 	}
 	var all v1alpha1.NodeNetworkConfigList
 	if err := a.client.List(ctx, &all, client.UnsafeDisableDeepCopy); err != nil {
@@ -243,18 +233,17 @@ func (a *Agent) Reconcile(ctx context.Context, _ reconcile.Request) (ctrl.Result
 	switch {
 	case errors.Is(err, desired.ErrNotAllocated):
 		log.V(1).Info("Waiting for the node's pod CIDRs")
-		return a.report(ctx, self, notProgrammed(self, ReasonWaitingForAllocation,
-			"Waiting for the controller to allocate the node's pod CIDRs"), false)
+		return ctrl.Result{}, a.report(ctx, self, notProgrammed(self, ReasonWaitingForAllocation,
+			"Waiting for the controller to allocate the node's pod CIDRs"))
 	case err != nil:
 		// A malformed own status is fixed by the controller, whose write wakes us.
-		return a.report(ctx, self, notProgrammed(self, ReasonInvalidAllocation, err.Error()), false)
+		return ctrl.Result{}, a.report(ctx, self, notProgrammed(self, ReasonInvalidAllocation, err.Error()))
 	}
 	a.logWarnings(ctx, want.Warnings)
 	recordSkipped(a.opts.NodeName, want.Skipped)
 
 	cond, nextResync, progErr := a.program(ctx, self, want)
-	res, err := a.report(ctx, self, cond, progErr == nil)
-	if err := errors.Join(progErr, err); err != nil {
+	if err := errors.Join(progErr, a.report(ctx, self, cond)); err != nil {
 		// The error requeues with backoff; the backend retries a failed part in full.
 		return ctrl.Result{}, err
 	}
@@ -263,10 +252,7 @@ func (a *Agent) Reconcile(ctx context.Context, _ reconcile.Request) (ctrl.Result
 		// event: look at the leases again soon, so that a stale claim does not linger.
 		nextResync = min(nextResync, LegacyRecheckPeriod)
 	}
-	if res.RequeueAfter == 0 || nextResync < res.RequeueAfter {
-		res.RequeueAfter = max(nextResync, time.Second)
-	}
-	return res, nil
+	return ctrl.Result{RequeueAfter: max(nextResync, time.Second)}, nil
 }
 
 // program applies want to the datapath (in full when a resync is due) and to the CNI
@@ -279,6 +265,7 @@ func (a *Agent) program(ctx context.Context, self *v1alpha1.NodeNetworkConfig, w
 	a.mu.Unlock()
 
 	st, dpErr := a.opts.Datapath.Apply(ctx, &want.Datapath, full)
+	recordStats(a.opts.NodeName, st)
 	if st.RoutesAdded+st.RoutesRemoved+st.RoutesReplaced+st.NodeIPsChanged+st.ProxyChanged > 0 || st.TableWritten {
 		log.Info("Programmed datapath", "full", st.Full, "routes", st.Routes, "added", st.RoutesAdded,
 			"removed", st.RoutesRemoved, "replaced", st.RoutesReplaced, "nodeIPsChanged", st.NodeIPsChanged, "rules", st.Rules,
@@ -288,7 +275,7 @@ func (a *Agent) program(ctx context.Context, self *v1alpha1.NodeNetworkConfig, w
 	// must not keep every pod off this node.
 	cniErr := a.writeCNI(ctx, want.CNI)
 
-	cond, err := programmed(self, want, st), error(nil)
+	cond, err := programmed(self, want), error(nil)
 	switch {
 	case dpErr != nil:
 		cond = notProgrammed(self, reasonFor(dpErr), fmt.Sprintf("Programming the datapath failed (%d routes, %d nftables rules in place): %v", st.Routes, st.Rules, dpErr))

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	dto "github.com/prometheus/client_model/go"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -100,6 +101,30 @@ func TestReconcileWaitsForTheClusterStatus(t *testing.T) {
 // gauge reads a gauge of the agent's metrics for one node.
 func gauge(t *testing.T, name, node string) float64 {
 	t.Helper()
+	return metric(t, name, node, func(m *dto.Metric) float64 { return m.GetGauge().GetValue() })
+}
+
+// counter reads a counter of the agent's metrics for one node; 0 when it has none yet.
+func counter(t *testing.T, name, node string) float64 {
+	t.Helper()
+	families, err := metrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range families {
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if mf.GetName() == name && l.GetName() == "node" && l.GetValue() == node {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
+
+func metric(t *testing.T, name, node string, value func(*dto.Metric) float64) float64 {
+	t.Helper()
 	families, err := metrics.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -111,7 +136,7 @@ func gauge(t *testing.T, name, node string) float64 {
 		for _, m := range mf.GetMetric() {
 			for _, l := range m.GetLabel() {
 				if l.GetName() == "node" && l.GetValue() == node {
-					return m.GetGauge().GetValue()
+					return value(m)
 				}
 			}
 		}
