@@ -36,9 +36,9 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultCNIConfDir        = "/etc/cni/net.d"
-	DefaultCNIBinDir         = "/opt/cni/bin"
-	DefaultCNIConfName       = "10-overlaynet.conflist"
+	DefaultCNIConfDir   = "/etc/cni/net.d"
+	DefaultCNIBinDir    = "/opt/cni/bin"
+	DefaultCNIConfName  = "10-overlaynet.conflist"
 	DefaultResyncPeriod = 5 * time.Minute
 	// LegacyRecheckPeriod is how often the agent rereads the pods' addresses while pods
 	// hold addresses from an earlier mode.

@@ -195,10 +195,10 @@ func newAgent(t *testing.T, node string, mutate func(*agent.Options, *fakeDatapa
 	t.Helper()
 	f := &fixture{dp: &fakeDatapath{}, confDir: t.TempDir(), ipamDir: t.TempDir()}
 	opts := agent.Options{
-		NodeName:          node,
-		Datapath:          f.dp,
-		CNIConfDir:        f.confDir,
-		CNI:               desired.CNIOptions{IPAMDataDir: f.ipamDir},
+		NodeName:   node,
+		Datapath:   f.dp,
+		CNIConfDir: f.confDir,
+		CNI:        desired.CNIOptions{IPAMDataDir: f.ipamDir},
 	}
 	if mutate != nil {
 		mutate(&opts, f.dp)
