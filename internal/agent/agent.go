@@ -100,6 +100,11 @@ type Agent struct {
 	lastWarnings []string
 	// programmed is set once the datapath was programmed without error (readiness).
 	programmed bool
+
+	// peers keeps the peers parsed and checked by the previous reconcile, so that a
+	// reconcile parses only the peers that changed. Reconciles run one at a time (one
+	// worker, one key), which is all the synchronisation it needs.
+	peers desired.ParseCache
 }
 
 // New returns the agent of opts.NodeName, reading and writing through c.
@@ -229,7 +234,7 @@ func (a *Agent) Reconcile(ctx context.Context, _ reconcile.Request) (ctrl.Result
 		// Only pods left from an earlier mode depend on the leases: program the rest.
 		log.Error(err, "Reading the pods' addresses; pods that kept an address from an earlier mode may lose connectivity")
 	}
-	want, err := desired.Compute(self, all.Items, cluster, leases, a.opts.CNI)
+	want, err := desired.ComputeCached(self, all.Items, cluster, leases, a.opts.CNI, &a.peers)
 	switch {
 	case errors.Is(err, desired.ErrNotAllocated):
 		log.V(1).Info("Waiting for the node's pod CIDRs")

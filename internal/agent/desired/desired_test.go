@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/overlaynet/overlaynet/api/v1alpha1"
 	"github.com/overlaynet/overlaynet/internal/nodesubnet"
@@ -388,19 +389,53 @@ func TestComputeRefusesBlocksOfAnotherLength(t *testing.T) {
 	}
 }
 
-// BenchmarkCompute5000Peers measures the pure part of every reconcile at R13's scale: the
-// datapath and CNI configuration of one node from 5,000 NodeNetworkConfigs.
-func BenchmarkCompute5000Peers(b *testing.B) {
+// benchPeers returns 5,000 dual-stack NodeNetworkConfigs as the cache holds them (UID and
+// resourceVersion set), and the cluster they belong to.
+func benchPeers() ([]v1alpha1.NodeNetworkConfig, *Cluster) {
 	all := make([]v1alpha1.NodeNetworkConfig, 5000)
 	for i := range all {
 		all[i] = nnc(fmt.Sprintf("node-%d", i), i,
 			[]string{fmt.Sprintf("10.%d.%d.0/24", 128+i/256, i%256), fmt.Sprintf("fd12:3456:789a::%x:%x/120", i>>8, (i&0xff)<<8)},
 			[]string{fmt.Sprintf("10.224.%d.%d", i/250, i%250+4), fmt.Sprintf("fd10:224::%x", i+4)})
+		all[i].UID, all[i].ResourceVersion = types.UID(fmt.Sprint("uid-", i)), "1"
 		all[i].Status.ClusterPodCIDRs = []string{"10.128.0.0/9", "fd12:3456:789a::/64"}
 		all[i].Status.NonMasqueradeCIDRs = all[i].Status.ClusterPodCIDRs
 	}
+	st := testStatus.DeepCopy()
+	st.Pools[0].CIDRs = []string{"10.128.0.0/9"}
+	st.NonMasqueradeCIDRs = []string{"10.128.0.0/9", "fd12:3456:789a::/64"}
+	return all, mustCluster(st)
+}
+
+// BenchmarkCompute5000Peers measures the pure part of every reconcile at R13's scale: the
+// datapath and CNI configuration of one node from 5,000 NodeNetworkConfigs, every peer
+// parsed and checked (B7).
+func BenchmarkCompute5000Peers(b *testing.B) {
+	all, cluster := benchPeers()
 	for b.Loop() {
-		res, err := Compute(&all[0], all, testCluster, nil, CNIOptions{})
+		res, err := Compute(&all[0], all, cluster, nil, CNIOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(res.Datapath.Routes) != 2*4999 {
+			b.Fatalf("%d routes, want %d", len(res.Datapath.Routes), 2*4999)
+		}
+	}
+}
+
+// BenchmarkComputeOnePeerChangedOf5000 measures what an agent computes when one peer of
+// 5,000 changes, with the parse cache it keeps across reconciles (B8).
+func BenchmarkComputeOnePeerChangedOf5000(b *testing.B) {
+	all, cluster := benchPeers()
+	cache := &ParseCache{}
+	if _, err := ComputeCached(&all[0], all, cluster, nil, CNIOptions{}, cache); err != nil {
+		b.Fatal(err)
+	}
+	i := 0
+	for b.Loop() {
+		i++
+		all[1+i%4999].ResourceVersion = fmt.Sprint(i + 1)
+		res, err := ComputeCached(&all[0], all, cluster, nil, CNIOptions{}, cache)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"strings"
 
 	"github.com/overlaynet/overlaynet/api/v1alpha1"
 )
@@ -152,54 +151,114 @@ func (c *Cluster) parsePeer(nnc *v1alpha1.NodeNetworkConfig) (n node, problems [
 
 // dedupNodeIPs skips every peer (in full) that claims this node's own address (own) or an
 // address an older peer holds, adding the reason to problems by peer index. Peers that
-// already have problems are skipped and hold no address. The oldest holder keeps an
-// address: the manager hands every address to one node (B7), so two holders mean a stray
+// already have problems are skipped and hold no address. The oldest claimant holds an
+// address: the manager hands every address to one node (B7), so two claimants mean a stray
 // or tampered object, and a newcomer must not take a working node's address and with it
 // the traffic to that node's block. A stale object whose Node is gone and whose address a
 // new node was given delays the new node only until garbage collection removes it.
+//
+// It costs two passes and no sort: the first finds each address's oldest claimant, the
+// second skips the others.
 func dedupNodeIPs(own []netip.Addr, peers []node, problems map[int][]string) {
 	holder := make(map[netip.Addr]int, len(own)+2*len(peers))
 	for _, a := range own {
 		holder[a] = -1
 	}
-	order := make([]int, 0, len(peers))
 	for i := range peers {
-		if len(problems[i]) == 0 {
-			order = append(order, i)
-		}
-	}
-	// Oldest first: rank.less puts the older first.
-	slices.SortFunc(order, func(x, y int) int {
-		switch {
-		case peers[x].rank.less(peers[y].rank):
-			return -1
-		case peers[y].rank.less(peers[x].rank):
-			return 1
-		}
-		return strings.Compare(peers[x].name, peers[y].name)
-	})
-	for _, i := range order {
-		p := &peers[i]
-		for _, a := range p.nodeIPs {
-			switch h, taken := holder[a]; {
-			case taken && h < 0:
-				problems[i] = append(problems[i], fmt.Sprintf("node IP %q is this node's own address", a))
-			case taken:
-				problems[i] = append(problems[i], fmt.Sprintf("node IP %q is already the address of %s", a, peers[h].name))
-			}
-		}
 		if len(problems[i]) > 0 {
 			continue
 		}
-		for _, a := range p.nodeIPs {
-			holder[a] = i
+		for _, a := range peers[i].nodeIPs {
+			h, taken := holder[a]
+			if !taken || (h >= 0 && older(&peers[i], &peers[h])) {
+				holder[a] = i
+			}
 		}
 	}
+	for i := range peers {
+		if len(problems[i]) > 0 {
+			continue
+		}
+		for _, a := range peers[i].nodeIPs {
+			switch h := holder[a]; {
+			case h < 0:
+				problems[i] = append(problems[i], fmt.Sprintf("node IP %q is this node's own address", a))
+			case h != i:
+				problems[i] = append(problems[i], fmt.Sprintf("node IP %q is already the address of %s", a, peers[h].name))
+			}
+		}
+	}
+}
+
+// older reports whether a's object is older than b's; names break ties.
+func older(a, b *node) bool {
+	switch {
+	case a.rank.created != b.rank.created:
+		return a.rank.created < b.rank.created
+	}
+	return a.name < b.name
 }
 
 // skip clears the peers with problems: nothing of them is programmed.
 func skip(peers []node, problems map[int][]string) {
 	for i := range problems {
 		peers[i].podCIDRs, peers[i].nodeIPs = nil, nil
+	}
+}
+
+// ParseCache remembers parsed and checked peers between computations, by object UID and
+// resourceVersion, so that a computation parses and checks only the peers that changed
+// since the previous one (B8: an agent's work per peer change follows the change). It is
+// dropped whole when the cluster's facts change. Not safe for concurrent use: the agent
+// computes one state at a time.
+type ParseCache struct {
+	// facts fingerprints the Cluster the entries were checked against.
+	facts string
+	// entries are the parsed peers by UID.
+	entries map[string]parsedPeer
+	// pass numbers computations; entries not seen in a pass are forgotten after it.
+	pass uint64
+}
+
+type parsedPeer struct {
+	resourceVersion string
+	pass            uint64
+	node            node
+	problems        []string
+}
+
+// begin starts a computation against c.
+func (pc *ParseCache) begin(c *Cluster) {
+	if facts := fmt.Sprint(*c); pc.entries == nil || facts != pc.facts {
+		pc.facts, pc.entries = facts, map[string]parsedPeer{}
+	}
+	pc.pass++
+}
+
+// parse returns nnc parsed and checked, from the cache when nnc has not changed.
+func (pc *ParseCache) parse(c *Cluster, nnc *v1alpha1.NodeNetworkConfig) (node, []string) {
+	uid, rv := string(nnc.UID), nnc.ResourceVersion
+	if pc == nil || uid == "" || rv == "" {
+		return c.parsePeer(nnc)
+	}
+	if e, ok := pc.entries[uid]; ok && e.resourceVersion == rv {
+		e.pass = pc.pass
+		pc.entries[uid] = e
+		return e.node, e.problems
+	}
+	n, problems := c.parsePeer(nnc)
+	pc.entries[uid] = parsedPeer{resourceVersion: rv, pass: pc.pass, node: n, problems: slices.Clip(problems)}
+	return n, problems
+}
+
+// end forgets the peers that the computation did not see: they are gone.
+func (pc *ParseCache) end() {
+	if pc == nil {
+		return
+	}
+	for uid, e := range pc.entries {
+		if e.pass != pc.pass {
+			delete(pc.entries, uid)
+		}
 	}
 }
