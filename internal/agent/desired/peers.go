@@ -109,7 +109,7 @@ func (c *Cluster) parsePeer(nnc *v1alpha1.NodeNetworkConfig) (n node, problems [
 			switch {
 			case err != nil:
 				why = "is not a CIDR"
-			case p != p.Masked():
+			case p != p.Masked() || p.String() != s:
 				why = "is not canonical"
 			default:
 				why = c.checkBlock(p)

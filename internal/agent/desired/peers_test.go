@@ -52,6 +52,11 @@ func TestComputeSkipsPeersThatBreakTheRules(t *testing.T) {
 			wantProblems: []string{`block "::ffff:10.244.9.0/120" is an IPv4-mapped IPv6 prefix`},
 		},
 		{
+			name:         "B7 a block not written canonically is skipped",
+			bad:          nnc("evil", 9, []string{"FD12:3456:789a::900/120"}, []string{"fd10:224::66"}),
+			wantProblems: []string{`block "FD12:3456:789a::900/120" is not canonical`},
+		},
+		{
 			name:         "B7 a zoned block is skipped",
 			bad:          nnc("evil", 9, []string{"fd12:3456:789a::900%eth0/120"}, []string{"fd10:224::66"}),
 			wantProblems: []string{`block "fd12:3456:789a::900%eth0/120" is not a CIDR`},
