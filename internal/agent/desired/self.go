@@ -86,6 +86,10 @@ func clampMaxPods(maxPods int32, mode v1alpha1.NetworkMode, warn func(string, ..
 // report the entries the cluster's list does not cover: one object must not be able to
 // turn off the node's SNAT (R15, B7).
 func ownNonMasquerade(self *v1alpha1.NodeNetworkConfig, c *Cluster, warn func(string, ...any)) []netip.Prefix {
+	if n := len(self.Status.NonMasqueradeCIDRs) + len(self.Status.ClusterPodCIDRs); n > 2*MaxNonMasqueradeCIDRs {
+		warn("own status.nonMasqueradeCIDRs and status.clusterPodCIDRs hold %d entries; not read (B7)", n)
+		return c.NonMasquerade
+	}
 	for _, s := range self.Status.NonMasqueradeCIDRs {
 		p, err := netip.ParsePrefix(s)
 		if err == nil && slices.ContainsFunc(c.NonMasquerade, func(q netip.Prefix) bool { return q.Bits() <= p.Bits() && q.Contains(p.Addr()) }) {
