@@ -187,9 +187,6 @@ func ClusterFacts(st *v1alpha1.OverlayClusterStatus) *v1alpha1.OverlayClusterSta
 	return out
 }
 
-// clusterName is the one OverlayCluster.
-const clusterName = "default"
-
 // Reconcile programs the datapath for the current NodeNetworkConfigs.
 func (a *Agent) Reconcile(ctx context.Context, _ reconcile.Request) (ctrl.Result, error) {
 	log := ctrl.LoggerFrom(ctx).WithValues("node", a.opts.NodeName)
@@ -211,7 +208,7 @@ func (a *Agent) Reconcile(ctx context.Context, _ reconcile.Request) (ctrl.Result
 	// Without the cluster-wide facts no peer can be checked (B7): the datapath stays as it
 	// is, and pods keep working, until the manager publishes them, which wakes us.
 	ovc := &v1alpha1.OverlayCluster{}
-	if err := a.client.Get(ctx, types.NamespacedName{Name: clusterName}, ovc); err != nil && !apierrors.IsNotFound(err) {
+	if err := a.client.Get(ctx, types.NamespacedName{Name: v1alpha1.ClusterName}, ovc); err != nil && !apierrors.IsNotFound(err) {
 		return ctrl.Result{}, err
 	}
 	cluster, err := desired.ClusterFromStatus(&ovc.Status) // a missing object has no facts
