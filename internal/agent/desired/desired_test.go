@@ -395,7 +395,8 @@ func benchPeers() ([]v1alpha1.NodeNetworkConfig, *Cluster) {
 	all := make([]v1alpha1.NodeNetworkConfig, 5000)
 	for i := range all {
 		all[i] = nnc(fmt.Sprintf("node-%d", i), i,
-			[]string{fmt.Sprintf("10.%d.%d.0/24", 128+i/256, i%256), fmt.Sprintf("fd12:3456:789a::%x:%x/120", i>>8, (i&0xff)<<8)},
+			// Written as the manager writes them: canonically (netip's String).
+			[]string{fmt.Sprintf("10.%d.%d.0/24", 128+i/256, i%256), netip.MustParsePrefix(fmt.Sprintf("fd12:3456:789a::%x:%x/120", i>>8, (i&0xff)<<8)).String()},
 			[]string{fmt.Sprintf("10.224.%d.%d", i/250, i%250+4), fmt.Sprintf("fd10:224::%x", i+4)})
 		all[i].UID, all[i].ResourceVersion = types.UID(fmt.Sprint("uid-", i)), "1"
 		all[i].Status.ClusterPodCIDRs = []string{"10.128.0.0/9", "fd12:3456:789a::/64"}

@@ -45,6 +45,12 @@ type Skipped struct {
 	Problems []string
 }
 
+// writtenAs reports whether s is p's canonical text, without allocating.
+func writtenAs(p netip.Prefix, s string) bool {
+	var buf [64]byte
+	return string(p.AppendTo(buf[:0])) == s
+}
+
 // checkPrefix returns why p may not be used at all, or "".
 func checkPrefix(p netip.Prefix) string {
 	switch {
@@ -109,7 +115,7 @@ func (c *Cluster) parsePeer(nnc *v1alpha1.NodeNetworkConfig) (n node, problems [
 			switch {
 			case err != nil:
 				why = "is not a CIDR"
-			case p != p.Masked() || p.String() != s:
+			case p != p.Masked() || !writtenAs(p, s):
 				why = "is not canonical"
 			default:
 				why = c.checkBlock(p)
