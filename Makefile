@@ -189,6 +189,10 @@ bench-ipam: ## Benchmark the block allocator.
 bench-scale: ## 5,000 Nodes on a local API server: time to allocate, API writes per node, manager memory.
 	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" $(GO) run ./test/benchscale -nodes $${NODES:-5000}
 
+.PHONY: bench-fleet
+bench-fleet: ## K node agents (recording datapath) on a local API server with N nodes: status writes per node join, agent CPU per peer change.
+	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" $(GO) run ./test/benchfleet -agents $${AGENTS:-10} -nodes $${NODES:-2000} -joins $${JOINS:-50}
+
 .PHONY: bench-agent
 bench-agent: ## Node agent at 5,000 peers: desired state, routes from empty into a fresh netns, one change (netns parts need root).
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./internal/agent/desired/ ./internal/agent/datapath/linux/

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -35,11 +36,10 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultCNIConfDir        = "/etc/cni/net.d"
-	DefaultCNIBinDir         = "/opt/cni/bin"
-	DefaultCNIConfName       = "10-overlaynet.conflist"
-	DefaultResyncPeriod      = 5 * time.Minute
-	DefaultStatusMinInterval = 30 * time.Second
+	DefaultCNIConfDir   = "/etc/cni/net.d"
+	DefaultCNIBinDir    = "/opt/cni/bin"
+	DefaultCNIConfName  = "10-overlaynet.conflist"
+	DefaultResyncPeriod = 5 * time.Minute
 	// LegacyRecheckPeriod is how often the agent rereads the pods' addresses while pods
 	// hold addresses from an earlier mode.
 	LegacyRecheckPeriod = 30 * time.Second
@@ -66,10 +66,6 @@ type Options struct {
 	CNI desired.CNIOptions
 	// ResyncPeriod is the interval of full resyncs that repair drift.
 	ResyncPeriod time.Duration
-	// StatusMinInterval spaces out status writes that only update the counts in the
-	// Programmed message. At 5,000 nodes every join changes every agent's route count
-	// (R13): without this each join would cost 5,000 status writes.
-	StatusMinInterval time.Duration
 }
 
 func (o *Options) setDefaults() error {
@@ -88,9 +84,6 @@ func (o *Options) setDefaults() error {
 	if o.ResyncPeriod <= 0 {
 		o.ResyncPeriod = DefaultResyncPeriod
 	}
-	if o.StatusMinInterval <= 0 {
-		o.StatusMinInterval = DefaultStatusMinInterval
-	}
 	return nil
 }
 
@@ -102,13 +95,16 @@ type Agent struct {
 	mu sync.Mutex
 	// lastFull is when the last successful full resync started.
 	lastFull time.Time
-	// lastStatus is when the agent last wrote its condition.
-	lastStatus time.Time
 	// lastWarnings are the warnings logged by the previous reconcile; only new ones are
 	// logged again.
 	lastWarnings []string
 	// programmed is set once the datapath was programmed without error (readiness).
 	programmed bool
+
+	// peers keeps the peers parsed and checked by the previous reconcile, so that a
+	// reconcile parses only the peers that changed. Reconciles run one at a time (one
+	// worker, one key), which is all the synchronisation it needs.
+	peers desired.ParseCache
 }
 
 // New returns the agent of opts.NodeName, reading and writing through c.
@@ -133,6 +129,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) (*Agent, error) {
 	err = ctrl.NewControllerManagedBy(mgr).
 		Named("nodeagent").
 		Watches(&v1alpha1.NodeNetworkConfig{}, toSelf, builder.WithPredicates(relevantChange(self))).
+		Watches(&v1alpha1.OverlayCluster{}, toSelf, builder.WithPredicates(clusterFactsChange())).
 		Complete(a)
 	if err != nil {
 		return nil, fmt.Errorf("setting up the node agent: %w", err)
@@ -158,6 +155,38 @@ func relevantChange(self string) predicate.Predicate {
 	}
 }
 
+// clusterFactsChange passes the events of the OverlayCluster that change what the agent
+// reads from it (ClusterFacts); the counts the manager updates as nodes come and go do not.
+func clusterFactsChange() predicate.Predicate {
+	return predicate.Funcs{
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			o, ok1 := e.ObjectOld.(*v1alpha1.OverlayCluster)
+			n, ok2 := e.ObjectNew.(*v1alpha1.OverlayCluster)
+			return !ok1 || !ok2 || !equality.Semantic.DeepEqual(ClusterFacts(&o.Status), ClusterFacts(&n.Status))
+		},
+	}
+}
+
+// ClusterFacts is the part of an OverlayCluster status that the agent reads: the mode, the
+// pools' CIDRs and block lengths, the node network and the non-masquerade ranges
+// (desired.ClusterFromStatus). Counts are left out.
+func ClusterFacts(st *v1alpha1.OverlayClusterStatus) *v1alpha1.OverlayClusterStatus {
+	out := &v1alpha1.OverlayClusterStatus{
+		Mode:               st.Mode,
+		NodeNetworkCIDRs:   st.NodeNetworkCIDRs,
+		NonMasqueradeCIDRs: st.NonMasqueradeCIDRs,
+	}
+	for _, p := range st.Pools {
+		out.Pools = append(out.Pools, v1alpha1.PoolStatus{Family: p.Family, CIDRs: p.CIDRs, BlockPrefixLength: p.BlockPrefixLength})
+	}
+	for _, r := range st.NetworkRules {
+		if r.Name == "node-to-node" {
+			out.NetworkRules = append(out.NetworkRules, v1alpha1.NetworkRule{Name: r.Name, Sources: r.Sources})
+		}
+	}
+	return out
+}
+
 // Reconcile programs the datapath for the current NodeNetworkConfigs.
 func (a *Agent) Reconcile(ctx context.Context, _ reconcile.Request) (ctrl.Result, error) {
 	log := ctrl.LoggerFrom(ctx).WithValues("node", a.opts.NodeName)
@@ -176,6 +205,22 @@ func (a *Agent) Reconcile(ctx context.Context, _ reconcile.Request) (ctrl.Result
 	if !self.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil
 	}
+	// Without the cluster-wide facts no peer can be checked (B7): the datapath stays as it
+	// is, and pods keep working, until the manager publishes them, which wakes us.
+	ovc := &v1alpha1.OverlayCluster{}
+	if err := a.client.Get(ctx, types.NamespacedName{Name: v1alpha1.ClusterName}, ovc); err != nil && !apierrors.IsNotFound(err) {
+		return ctrl.Result{}, err
+	}
+	cluster, err := desired.ClusterFromStatus(&ovc.Status) // a missing object has no facts
+	switch {
+	case errors.Is(err, desired.ErrNoClusterFacts):
+		log.V(1).Info("Waiting for the OverlayCluster status")
+		return ctrl.Result{}, a.report(ctx, self, notProgrammed(self, ReasonWaitingForCluster,
+			"Waiting for the manager to publish the cluster's mode, pod CIDRs and node network in the status of OverlayCluster \"default\"; the datapath is left as it is (B7)"))
+	case err != nil:
+		// The manager's next write of the status wakes us.
+		return ctrl.Result{}, a.report(ctx, self, notProgrammed(self, ReasonInvalidClusterStatus, err.Error()+"; the datapath is left as it is"))
+	}
 	var all v1alpha1.NodeNetworkConfigList
 	if err := a.client.List(ctx, &all, client.UnsafeDisableDeepCopy); err != nil {
 		return ctrl.Result{}, err
@@ -186,21 +231,21 @@ func (a *Agent) Reconcile(ctx context.Context, _ reconcile.Request) (ctrl.Result
 		// Only pods left from an earlier mode depend on the leases: program the rest.
 		log.Error(err, "Reading the pods' addresses; pods that kept an address from an earlier mode may lose connectivity")
 	}
-	want, err := desired.Compute(self, all.Items, leases, a.opts.CNI)
+	want, err := desired.ComputeCached(self, all.Items, cluster, leases, a.opts.CNI, &a.peers)
 	switch {
 	case errors.Is(err, desired.ErrNotAllocated):
 		log.V(1).Info("Waiting for the node's pod CIDRs")
-		return a.report(ctx, self, notProgrammed(self, ReasonWaitingForAllocation,
-			"Waiting for the controller to allocate the node's pod CIDRs"), false)
+		return ctrl.Result{}, a.report(ctx, self, notProgrammed(self, ReasonWaitingForAllocation,
+			"Waiting for the controller to allocate the node's pod CIDRs"))
 	case err != nil:
 		// A malformed own status is fixed by the controller, whose write wakes us.
-		return a.report(ctx, self, notProgrammed(self, ReasonInvalidAllocation, err.Error()), false)
+		return ctrl.Result{}, a.report(ctx, self, notProgrammed(self, ReasonInvalidAllocation, err.Error()))
 	}
 	a.logWarnings(ctx, want.Warnings)
+	recordSkipped(a.opts.NodeName, want.Skipped)
 
 	cond, nextResync, progErr := a.program(ctx, self, want)
-	res, err := a.report(ctx, self, cond, progErr == nil)
-	if err := errors.Join(progErr, err); err != nil {
+	if err := errors.Join(progErr, a.report(ctx, self, cond)); err != nil {
 		// The error requeues with backoff; the backend retries a failed part in full.
 		return ctrl.Result{}, err
 	}
@@ -209,10 +254,7 @@ func (a *Agent) Reconcile(ctx context.Context, _ reconcile.Request) (ctrl.Result
 		// event: look at the leases again soon, so that a stale claim does not linger.
 		nextResync = min(nextResync, LegacyRecheckPeriod)
 	}
-	if res.RequeueAfter == 0 || nextResync < res.RequeueAfter {
-		res.RequeueAfter = max(nextResync, time.Second)
-	}
-	return res, nil
+	return ctrl.Result{RequeueAfter: max(nextResync, time.Second)}, nil
 }
 
 // program applies want to the datapath (in full when a resync is due) and to the CNI
@@ -225,6 +267,7 @@ func (a *Agent) program(ctx context.Context, self *v1alpha1.NodeNetworkConfig, w
 	a.mu.Unlock()
 
 	st, dpErr := a.opts.Datapath.Apply(ctx, &want.Datapath, full)
+	recordStats(a.opts.NodeName, st)
 	if st.RoutesAdded+st.RoutesRemoved+st.RoutesReplaced+st.NodeIPsChanged+st.ProxyChanged > 0 || st.TableWritten {
 		log.Info("Programmed datapath", "full", st.Full, "routes", st.Routes, "added", st.RoutesAdded,
 			"removed", st.RoutesRemoved, "replaced", st.RoutesReplaced, "nodeIPsChanged", st.NodeIPsChanged, "rules", st.Rules,
@@ -234,7 +277,7 @@ func (a *Agent) program(ctx context.Context, self *v1alpha1.NodeNetworkConfig, w
 	// must not keep every pod off this node.
 	cniErr := a.writeCNI(ctx, want.CNI)
 
-	cond, err := programmed(self, want, st), error(nil)
+	cond, err := programmed(self, want), error(nil)
 	switch {
 	case dpErr != nil:
 		cond = notProgrammed(self, reasonFor(dpErr), fmt.Sprintf("Programming the datapath failed (%d routes, %d nftables rules in place): %v", st.Routes, st.Rules, dpErr))

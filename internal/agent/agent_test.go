@@ -33,11 +33,64 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "starting the local control plane: %v\n", err)
 		os.Exit(1)
 	}
+	if err := createCluster(); err != nil {
+		fmt.Fprintf(os.Stderr, "creating the OverlayCluster: %v\n", err)
+		os.Exit(1)
+	}
 	code := m.Run()
 	if err := env.Stop(); err != nil {
 		fmt.Fprintf(os.Stderr, "stopping the local control plane: %v\n", err)
 	}
 	os.Exit(code)
+}
+
+// clusterStatus is what the manager publishes for the tests' cluster: IPv4 /24 blocks of
+// 10.244.0.0/16 on the node network 10.224.0.0/16.
+func clusterStatus() v1alpha1.OverlayClusterStatus {
+	return v1alpha1.OverlayClusterStatus{
+		Mode: v1alpha1.ModeOverlay,
+		Pools: []v1alpha1.PoolStatus{{
+			Family: v1alpha1.IPv4, CIDRs: []string{"10.244.0.0/16"}, BlockPrefixLength: 24,
+			TotalBlocks: "256", FreeBlocks: "256",
+		}},
+		NodeNetworkCIDRs:   []string{"10.224.0.0/16"},
+		NonMasqueradeCIDRs: []string{"10.244.0.0/16"},
+	}
+}
+
+func createCluster() error {
+	ctx := context.Background()
+	ovc := &v1alpha1.OverlayCluster{
+		ObjectMeta: metav1.ObjectMeta{Name: v1alpha1.ClusterName},
+		Spec:       v1alpha1.OverlayClusterSpec{VNetCIDRs: []string{"10.224.0.0/16"}},
+	}
+	if err := env.Client.Create(ctx, ovc); err != nil {
+		return err
+	}
+	ovc.Status = clusterStatus()
+	return env.Client.Status().Update(ctx, ovc)
+}
+
+// setClusterStatus writes the OverlayCluster status as the manager would, and restores
+// the tests' status when the test ends.
+func setClusterStatus(t *testing.T, st v1alpha1.OverlayClusterStatus) {
+	t.Helper()
+	write := func(st v1alpha1.OverlayClusterStatus) error {
+		ovc := &v1alpha1.OverlayCluster{}
+		if err := env.Client.Get(context.Background(), types.NamespacedName{Name: v1alpha1.ClusterName}, ovc); err != nil {
+			return err
+		}
+		ovc.Status = st
+		return env.Client.Status().Update(context.Background(), ovc)
+	}
+	if err := write(st); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := write(clusterStatus()); err != nil {
+			t.Errorf("restoring the OverlayCluster status: %v", err)
+		}
+	})
 }
 
 // fakeDatapath records what the agent asks for.
@@ -142,11 +195,10 @@ func newAgent(t *testing.T, node string, mutate func(*agent.Options, *fakeDatapa
 	t.Helper()
 	f := &fixture{dp: &fakeDatapath{}, confDir: t.TempDir(), ipamDir: t.TempDir()}
 	opts := agent.Options{
-		NodeName:          node,
-		Datapath:          f.dp,
-		CNIConfDir:        f.confDir,
-		CNI:               desired.CNIOptions{IPAMDataDir: f.ipamDir},
-		StatusMinInterval: time.Nanosecond,
+		NodeName:   node,
+		Datapath:   f.dp,
+		CNIConfDir: f.confDir,
+		CNI:        desired.CNIOptions{IPAMDataDir: f.ipamDir},
 	}
 	if mutate != nil {
 		mutate(&opts, f.dp)
@@ -177,7 +229,7 @@ func TestReconcileProgramsWritesCNIAndReportsOnlyItsCondition(t *testing.T) {
 	}
 	want := &conditionSummary{
 		Status: metav1.ConditionTrue, Reason: agent.ReasonProgrammed,
-		Message: "Programmed 1 routes to peer blocks, 10 nftables rules and 0 proxy neighbours; CNI configuration hands out up to 10 pod addresses per family from 10.244.1.0/24",
+		Message: "Routes to peer blocks, SNAT and the pod-ingress guard are programmed; the CNI configuration hands out up to 10 pod addresses per family from 10.244.1.0/24",
 	}
 	if diff := cmp.Diff(want, condition(t, "a-1", v1alpha1.NodeProgrammed)); diff != "" {
 		t.Errorf("Programmed (-want +got):\n%s", diff)
@@ -197,7 +249,13 @@ func TestReconcileProgramsWritesCNIAndReportsOnlyItsCondition(t *testing.T) {
 		t.Errorf("Ready after programming: %v", err)
 	}
 
-	t.Run("a new peer is applied incrementally and counted in the message", func(t *testing.T) {
+	if got := gauge(t, "overlaynet_agent_routes", "a-1"); got != 1 {
+		t.Errorf("overlaynet_agent_routes{node=a-1} = %v, want 1", got)
+	}
+
+	t.Run("B8 a new peer is applied incrementally, counted in the metrics, and costs no status write", func(t *testing.T) {
+		before := get(t, "a-1").ResourceVersion
+		writes := counter(t, "overlaynet_agent_status_writes_total", "a-1")
 		createNNC(t, "a-3", "10.244.3.0/24", "10.224.0.6", 250)
 		if _, err := f.reconcile(t); err != nil {
 			t.Fatalf("Reconcile: %v", err)
@@ -205,31 +263,16 @@ func TestReconcileProgramsWritesCNIAndReportsOnlyItsCondition(t *testing.T) {
 		if diff := cmp.Diff(fakeCall{Routes: 2, Full: false}, f.dp.Calls()[1]); diff != "" {
 			t.Errorf("second datapath call (-want +got):\n%s", diff)
 		}
-		if c := condition(t, "a-1", v1alpha1.NodeProgrammed); !strings.HasPrefix(c.Message, "Programmed 2 routes") {
-			t.Errorf("message %q does not count 2 routes", c.Message)
+		if got := gauge(t, "overlaynet_agent_routes", "a-1"); got != 2 {
+			t.Errorf("overlaynet_agent_routes{node=a-1} = %v, want 2", got)
+		}
+		if after := get(t, "a-1").ResourceVersion; after != before {
+			t.Errorf("B8 the peer's join rewrote a-1's NodeNetworkConfig (resourceVersion %s -> %s)", before, after)
+		}
+		if got := counter(t, "overlaynet_agent_status_writes_total", "a-1"); got != writes {
+			t.Errorf("B8 status writes by a-1's agent went from %v to %v on a peer's join", writes, got)
 		}
 	})
-}
-
-func TestReconcileSpacesOutCountOnlyStatusWrites(t *testing.T) {
-	createNNC(t, "s-1", "10.244.1.0/24", "10.224.0.4", 10)
-	f := newAgent(t, "s-1", func(o *agent.Options, _ *fakeDatapath) {
-		o.StatusMinInterval, o.ResyncPeriod = time.Hour, 2*time.Hour
-	})
-	if _, err := f.reconcile(t); err != nil {
-		t.Fatal(err)
-	}
-	createNNC(t, "s-2", "10.244.2.0/24", "10.224.0.5", 10)
-	res, err := f.reconcile(t)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c := condition(t, "s-1", v1alpha1.NodeProgrammed); !strings.HasPrefix(c.Message, "Programmed 0 routes") {
-		t.Errorf("message %q was rewritten for a count change within StatusMinInterval", c.Message)
-	}
-	if res.RequeueAfter < 59*time.Minute || res.RequeueAfter > time.Hour {
-		t.Errorf("RequeueAfter = %v, want the rest of StatusMinInterval", res.RequeueAfter)
-	}
 }
 
 func TestReconcileReportsWhyItIsNotProgrammed(t *testing.T) {
@@ -322,7 +365,7 @@ func TestReconcileNodeSubnet(t *testing.T) {
 	}
 	want := &conditionSummary{
 		Status: metav1.ConditionTrue, Reason: agent.ReasonProgrammed,
-		Message: "Programmed 0 routes to peer blocks, 10 nftables rules and 10 proxy neighbours; CNI configuration hands out up to 10 pod addresses per family from the 10 reserved addresses of node subnet 10.224.0.0/24",
+		Message: "Routes to peer blocks, SNAT and the pod-ingress guard are programmed; the CNI configuration hands out up to 10 pod addresses per family from the 10 reserved addresses of node subnet 10.224.0.0/24",
 	}
 	if diff := cmp.Diff(want, condition(t, "ns-1", v1alpha1.NodeProgrammed)); diff != "" {
 		t.Errorf("Programmed (-want +got):\n%s", diff)

@@ -13,7 +13,7 @@ import (
 )
 
 // ManagerOptions returns manager options for the agent of nodeName. The agent caches
-// NodeNetworkConfigs only, and keeps them small: managed fields go from every object, and
+// NodeNetworkConfigs and the OverlayCluster's facts (ClusterFacts) only, and keeps them small: managed fields go from every object, and
 // conditions and annotations from every peer, since only their status addresses matter. At
 // 5,000 nodes that is what every node of the cluster holds in memory (R13).
 //
@@ -27,6 +27,7 @@ func ManagerOptions(nodeName string, scheme *runtime.Scheme, metricsAddr, probeA
 		Cache: cache.Options{
 			ByObject: map[client.Object]cache.ByObject{
 				&v1alpha1.NodeNetworkConfig{}: {Transform: TrimForCache(nodeName)},
+				&v1alpha1.OverlayCluster{}:    {Transform: trimCluster},
 			},
 			DefaultTransform: cache.TransformStripManagedFields(),
 		},
@@ -50,4 +51,17 @@ func TrimForCache(nodeName string) func(any) (any, error) {
 		}
 		return nnc, nil
 	}
+}
+
+// trimCluster keeps of the OverlayCluster only what the agent reads: its facts.
+func trimCluster(in any) (any, error) {
+	ovc, ok := in.(*v1alpha1.OverlayCluster)
+	if !ok {
+		return in, nil
+	}
+	ovc.ManagedFields = nil
+	ovc.Annotations = nil
+	ovc.Spec = v1alpha1.OverlayClusterSpec{}
+	ovc.Status = *ClusterFacts(&ovc.Status)
+	return ovc, nil
 }

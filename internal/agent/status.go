@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -26,8 +26,18 @@ const (
 	// ReasonWaitingForAllocation: the node holds no pod CIDR yet; no CNI configuration is
 	// written, so the runtime keeps pods off the node.
 	ReasonWaitingForAllocation = "WaitingForAllocation"
-	// ReasonInvalidAllocation: the node's own status cannot be parsed.
+	// ReasonInvalidAllocation: the node's own status cannot be parsed or breaks the
+	// cluster's rules (B7).
 	ReasonInvalidAllocation = "InvalidAllocation"
+	// ReasonWaitingForCluster: the OverlayCluster status does not publish the facts every
+	// NodeNetworkConfig is checked against yet; the datapath is left as it is (B7).
+	ReasonWaitingForCluster = "WaitingForClusterStatus"
+	// ReasonInvalidClusterStatus: the OverlayCluster status breaks a rule; the datapath is
+	// left as it is (B7).
+	ReasonInvalidClusterStatus = "InvalidClusterStatus"
+	// ReasonPeersSkipped: the datapath is programmed, without the entries of peers whose
+	// status breaks the rules (B7); the message names them.
+	ReasonPeersSkipped = "PeersSkipped"
 	// ReasonForwardingFailed: IP forwarding could not be turned on.
 	ReasonForwardingFailed = "ForwardingFailed"
 	// ReasonRoutesFailed: a route to a peer block could not be programmed.
@@ -66,21 +76,53 @@ func reasonFor(err error) string {
 	return ReasonCNIConfigFailed
 }
 
-func programmed(self *v1alpha1.NodeNetworkConfig, want *desired.Result, st datapath.Stats) metav1.Condition {
-	return metav1.Condition{
+// programmed is the condition of a programmed node. It says only what depends on the node
+// itself: a peer joining or leaving changes no agent's condition, so it costs no status
+// write anywhere but on the node that joined (B8). The counts of routes, rules and proxy
+// neighbours are metrics (metrics.go). Peers whose status breaks the rules are the one
+// exception: they are named here, since someone must act on them, and the manager never
+// writes such a status.
+func programmed(self *v1alpha1.NodeNetworkConfig, want *desired.Result) metav1.Condition {
+	c := metav1.Condition{
 		Type:               v1alpha1.NodeProgrammed,
 		Status:             metav1.ConditionTrue,
 		ObservedGeneration: self.Generation,
 		Reason:             ReasonProgrammed,
-		Message: fmt.Sprintf("Programmed %d routes to peer blocks, %d nftables rules and %d proxy neighbours; CNI configuration hands out up to %d pod addresses per family from %s",
-			st.Routes, st.Rules, st.ProxyNeighbors, want.CNI.Capacity, want.CNI.Source),
+		Message: fmt.Sprintf("Routes to peer blocks, SNAT and the pod-ingress guard are programmed; the CNI configuration hands out up to %d pod addresses per family from %s",
+			want.CNI.Capacity, want.CNI.Source),
 	}
+	if len(want.Skipped) > 0 {
+		c.Reason = ReasonPeersSkipped
+		c.Message = truncate(skippedMessage(want.Skipped) + "; " + c.Message)
+	}
+	return c
 }
 
-func notProgrammed(self *v1alpha1.NodeNetworkConfig, reason, msg string) metav1.Condition {
+// skippedMessage names the peers whose entries were skipped, and why, in name order.
+func skippedMessage(skipped []desired.Skipped) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Skipped entries of %d peer(s) whose NodeNetworkConfig breaks the rules (B7):", len(skipped))
+	for i, s := range skipped {
+		if i > 0 {
+			b.WriteString(";")
+		}
+		fmt.Fprintf(&b, " %s: %s", s.Node, strings.Join(s.Problems, ", "))
+		if b.Len() > maxMessage {
+			break
+		}
+	}
+	return b.String()
+}
+
+func truncate(msg string) string {
 	if len(msg) > maxMessage {
 		msg = msg[:maxMessage-3] + "..."
 	}
+	return msg
+}
+
+func notProgrammed(self *v1alpha1.NodeNetworkConfig, reason, msg string) metav1.Condition {
+	msg = truncate(msg)
 	return metav1.Condition{
 		Type:               v1alpha1.NodeProgrammed,
 		Status:             metav1.ConditionFalse,
@@ -91,35 +133,26 @@ func notProgrammed(self *v1alpha1.NodeNetworkConfig, reason, msg string) metav1.
 }
 
 // report writes cond as the node's Programmed condition, unless the object already says
-// so. A change that only updates the counts in the message waits for StatusMinInterval;
-// the returned result brings the reconcile back when it is due.
+// so.
 //
 // The write is a server-side apply of that one condition by FieldManager: conditions are a
 // map keyed by type, so the controller's Allocated condition is never touched. The object's
 // UID is a precondition, so a condition computed for a previous incarnation of the Node
 // never lands on its successor.
-func (a *Agent) report(ctx context.Context, self *v1alpha1.NodeNetworkConfig, cond metav1.Condition, ok bool) (ctrl.Result, error) {
-	now := time.Now()
-	cond.LastTransitionTime = metav1.NewTime(now)
+func (a *Agent) report(ctx context.Context, self *v1alpha1.NodeNetworkConfig, cond metav1.Condition) error {
+	cond.LastTransitionTime = metav1.Now()
 	if cur := meta.FindStatusCondition(self.Status.Conditions, v1alpha1.NodeProgrammed); cur != nil {
 		if cur.Status == cond.Status {
 			cond.LastTransitionTime = cur.LastTransitionTime
 		}
-		same := cur.Status == cond.Status && cur.Reason == cond.Reason && cur.ObservedGeneration == cond.ObservedGeneration
-		if same && cur.Message == cond.Message {
-			return ctrl.Result{}, nil
-		}
-		a.mu.Lock()
-		wait := a.opts.StatusMinInterval - now.Sub(a.lastStatus)
-		a.mu.Unlock()
-		if same && ok && wait > 0 {
-			return ctrl.Result{RequeueAfter: wait}, nil
+		if cur.Status == cond.Status && cur.Reason == cond.Reason && cur.ObservedGeneration == cond.ObservedGeneration && cur.Message == cond.Message {
+			return nil
 		}
 	}
 
 	c, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&cond)
 	if err != nil {
-		return ctrl.Result{}, err
+		return err
 	}
 	u := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": v1alpha1.GroupVersion.String(),
@@ -129,11 +162,9 @@ func (a *Agent) report(ctx context.Context, self *v1alpha1.NodeNetworkConfig, co
 	}}
 	if err := a.client.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u),
 		client.FieldOwner(FieldManager), client.ForceOwnership); err != nil {
-		return ctrl.Result{}, fmt.Errorf("reporting condition %s=%s on NodeNetworkConfig %q: %w", cond.Type, cond.Status, self.Name, err)
+		return fmt.Errorf("reporting condition %s=%s on NodeNetworkConfig %q: %w", cond.Type, cond.Status, self.Name, err)
 	}
-	a.mu.Lock()
-	a.lastStatus = now
-	a.mu.Unlock()
+	statusWrites.WithLabelValues(a.opts.NodeName).Inc()
 	ctrl.LoggerFrom(ctx).V(1).Info("Reported condition", "type", cond.Type, "status", cond.Status, "reason", cond.Reason)
-	return ctrl.Result{}, nil
+	return nil
 }

@@ -231,7 +231,7 @@ func runScenario(t *testing.T, binDir string, dual bool, mode v1alpha1.NetworkMo
 				g.Expect(p).NotTo(BeNil())
 				g.Expect(p.Status).To(Equal(metav1.ConditionTrue), p.Message)
 				g.Expect(p.ObservedGeneration).To(Equal(nnc.Generation))
-				g.Expect(p.Message).To(HavePrefix(fmt.Sprintf("Programmed %d routes to peer blocks", 2*perPeer)))
+				g.Expect(c.routes(g, h.Name)).To(HaveLen(2*perPeer), "routes of %s", h.Name)
 			}).WithTimeout(90 * time.Second).Should(Succeed())
 		}
 	})
@@ -355,8 +355,7 @@ func runScenario(t *testing.T, binDir string, dual bool, mode v1alpha1.NetworkMo
 			}).Should(Equal(from.IP(f)))
 		}
 		g.Eventually(func(g Gomega) {
-			p := meta.FindStatusCondition(c.nnc(g, node1.Name).Status.Conditions, v1alpha1.NodeProgrammed)
-			g.Expect(p.Message).To(HavePrefix(fmt.Sprintf("Programmed %d routes", perPeer)))
+			g.Expect(c.routes(g, node1.Name)).To(HaveLen(perPeer))
 		}).Should(Succeed())
 	})
 

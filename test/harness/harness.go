@@ -116,12 +116,11 @@ func (r *Runner) StartAgent(ctx context.Context, env *testenv.Env, host *topolog
 		return nil, fmt.Errorf("creating the agent manager of %s: %w", host.Name, err)
 	}
 	_, err = agent.SetupWithManager(mgr, agent.Options{
-		NodeName:          host.Name,
-		Datapath:          backend,
-		CNIConfDir:        host.CNIConfDir(),
-		CNIBinDir:         cniBinDir,
-		CNI:               desired.CNIOptions{IPAMDataDir: host.IPAMDataDir()},
-		StatusMinInterval: time.Millisecond, // messages always current, for the reader
+		NodeName:   host.Name,
+		Datapath:   backend,
+		CNIConfDir: host.CNIConfDir(),
+		CNIBinDir:  cniBinDir,
+		CNI:        desired.CNIOptions{IPAMDataDir: host.IPAMDataDir()},
 	})
 	if err != nil {
 		return nil, err

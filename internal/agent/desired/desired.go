@@ -8,16 +8,17 @@
 package desired
 
 import (
+	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
 	"math"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/overlaynet/overlaynet/api/v1alpha1"
-	"github.com/overlaynet/overlaynet/internal/netconf"
 	"github.com/overlaynet/overlaynet/internal/nodesubnet"
 )
 
@@ -116,6 +117,9 @@ type Result struct {
 	CNI CNI
 	// Warnings name peers or entries that were skipped and why; the agent logs them.
 	Warnings []string
+	// Skipped are the peers whose status broke a rule of peers.go, by name: what of them
+	// was skipped and why. The rest of each is programmed.
+	Skipped []Skipped
 }
 
 // node is one NodeNetworkConfig's status, parsed.
@@ -151,22 +155,32 @@ func (r rank) less(o rank) bool {
 // keep their address inside the VNet and are masqueraded outside it (R42). A lease outside
 // the node's current addresses belongs to a pod that kept it across a migration; it stays
 // reachable and is masqueraded until the pod goes (FamilyRules.LegacySources).
-func Compute(self *v1alpha1.NodeNetworkConfig, all []v1alpha1.NodeNetworkConfig, leases []netip.Addr, opts CNIOptions) (*Result, error) {
+func Compute(self *v1alpha1.NodeNetworkConfig, all []v1alpha1.NodeNetworkConfig, cluster *Cluster, leases []netip.Addr, opts CNIOptions) (*Result, error) {
+	return ComputeCached(self, all, cluster, leases, opts, nil)
+}
+
+// ComputeCached is Compute, with the peers parsed and checked through cache (nil for none):
+// an agent keeps one across reconciles.
+func ComputeCached(self *v1alpha1.NodeNetworkConfig, all []v1alpha1.NodeNetworkConfig, cluster *Cluster, leases []netip.Addr, opts CNIOptions, cache *ParseCache) (*Result, error) {
+	if cluster == nil {
+		return nil, ErrNoClusterFacts
+	}
+	if cache != nil {
+		cache.begin(cluster)
+		defer cache.end()
+	}
 	res := &Result{}
 	warn := func(format string, args ...any) { res.Warnings = append(res.Warnings, fmt.Sprintf(format, args...)) }
 
-	me, err := parseSelf(self, warn)
+	me, err := cluster.parseSelf(self, warn)
 	if err != nil {
 		return nil, err
 	}
 	st := &self.Status
-	maxPods := st.MaxPods
-	if maxPods <= 0 {
-		maxPods = netconf.DefaultMaxPods(st.Mode)
-		warn("status.maxPods is unset; limiting the node to the %s default of %d pods (R12, R32, R41)", cmp.Or(st.Mode, v1alpha1.ModeOverlay), maxPods)
-	}
+	maxPods := clampMaxPods(st.MaxPods, st.Mode, warn)
 
 	peers := make([]node, 0, len(all))
+	problems := map[int][]string{}
 	for i := range all {
 		n := &all[i]
 		if n.Name == self.Name || !n.DeletionTimestamp.IsZero() {
@@ -174,7 +188,17 @@ func Compute(self *v1alpha1.NodeNetworkConfig, all []v1alpha1.NodeNetworkConfig,
 		}
 		// A peer without a block (NodeSubnet, or not allocated yet) gets no route, but
 		// its node IPs may still reach pods (R17).
-		peers = append(peers, parsePeer(n, warn))
+		p, why := cache.parse(cluster, n)
+		if len(why) > 0 {
+			problems[len(peers)] = why
+		}
+		peers = append(peers, p)
+	}
+	dedupNodeIPs(me.nodeIPs, peers, problems)
+	skip(peers, problems)
+	res.Skipped = skippedPeers(peers, problems)
+	for _, s := range res.Skipped {
+		warn("peer %s is skipped: %s (B7)", s.Node, strings.Join(s.Problems, "; "))
 	}
 	// nodeAddrs names the node that holds each node address; only pods on node-subnet
 	// addresses need it.
@@ -198,7 +222,7 @@ func Compute(self *v1alpha1.NodeNetworkConfig, all []v1alpha1.NodeNetworkConfig,
 		subnet   netip.Prefix
 	)
 	if st.Mode == v1alpha1.ModeNodeSubnet {
-		if reserved, subnet, err = parseReservation(self, int(maxPods)); err != nil {
+		if reserved, subnet, err = parseReservation(self, int(maxPods), cluster.NodeNetwork); err != nil {
 			return nil, err
 		}
 		// A node that registered after the reservation was made may hold one of its
@@ -214,14 +238,8 @@ func Compute(self *v1alpha1.NodeNetworkConfig, all []v1alpha1.NodeNetworkConfig,
 	if len(sources) == 0 {
 		return nil, ErrNotAllocated
 	}
-	cluster, err := parsePrefixes("status.clusterPodCIDRs", st.ClusterPodCIDRs)
-	if err != nil {
-		return nil, fmt.Errorf("NodeNetworkConfig %q: %w", self.Name, err)
-	}
-	nonMasq, err := parsePrefixes("status.nonMasqueradeCIDRs", st.NonMasqueradeCIDRs)
-	if err != nil {
-		return nil, fmt.Errorf("NodeNetworkConfig %q: %w", self.Name, err)
-	}
+	podSpace := cluster.PodCIDRs()
+	nonMasq := ownNonMasquerade(self, cluster, warn)
 
 	// The node's own addresses, blocks or reservation, are never routed away.
 	routes, nodeIPs := peerRoutes(node{name: me.name, podCIDRs: sources}, peers, warn)
@@ -238,7 +256,7 @@ func Compute(self *v1alpha1.NodeNetworkConfig, all []v1alpha1.NodeNetworkConfig,
 		fr.PodCIDRs = Merge(ofFamily(sources, f))
 		// The pod space that the guard keeps from the outside: blocks only. Node-subnet
 		// addresses are the VNet's, which reaches them by design (R42).
-		space := slices.Concat(ofFamily(cluster, f), ofFamily(me.podCIDRs, f))
+		space := slices.Concat(ofFamily(podSpace, f), ofFamily(me.podCIDRs, f))
 		for _, r := range routes {
 			if familyOf(r.Dst.Addr()) == f {
 				space = append(space, r.Dst)
@@ -315,8 +333,11 @@ func proxyNeighbors(reserved []nodesubnet.Run, legacy []netip.Prefix, uplink net
 // reservation must lie inside the subnet, be IPv4 (the controller reserves from the IPv4
 // node subnet, R40) and hold at most maxPods addresses: the CNI configuration hands out
 // exactly the reservation.
-func parseReservation(self *v1alpha1.NodeNetworkConfig, maxPods int) ([]nodesubnet.Run, netip.Prefix, error) {
+func parseReservation(self *v1alpha1.NodeNetworkConfig, maxPods int, nodeNetwork []netip.Prefix) ([]nodesubnet.Run, netip.Prefix, error) {
 	st := &self.Status
+	if len(st.ReservedIPs) > maxReservedEntries {
+		return nil, netip.Prefix{}, fmt.Errorf("NodeNetworkConfig %q: status.reservedIPs holds %d entries, more than %d (R41)", self.Name, len(st.ReservedIPs), maxReservedEntries)
+	}
 	runs, err := nodesubnet.ParseReserved(st.ReservedIPs)
 	if err != nil {
 		return nil, netip.Prefix{}, fmt.Errorf("NodeNetworkConfig %q: status.%w", self.Name, err)
@@ -337,6 +358,9 @@ func parseReservation(self *v1alpha1.NodeNetworkConfig, maxPods int) ([]nodesubn
 			return nil, netip.Prefix{}, fmt.Errorf("NodeNetworkConfig %q: reserved addresses %s-%s lie outside status.nodeSubnet %s (R40)", self.Name, r.First, r.Last, subnet)
 		}
 		total += min(r.Len(), math.MaxInt/2)
+	}
+	if why := checkPrefix(subnet); why != "" || !slices.ContainsFunc(nodeNetwork, func(p netip.Prefix) bool { return p.Bits() <= subnet.Bits() && p.Contains(subnet.Addr()) }) {
+		return nil, netip.Prefix{}, fmt.Errorf("NodeNetworkConfig %q: status.nodeSubnet %s is not a subnet of the node network %v (R40, B7)", self.Name, subnet, nodeNetwork)
 	}
 	if total > maxPods {
 		return nil, netip.Prefix{}, fmt.Errorf("NodeNetworkConfig %q: status.reservedIPs hold %d addresses, more than maxPods %d (R40, R41)", self.Name, total, maxPods)
@@ -394,51 +418,6 @@ func legacyLeases(leases []netip.Addr, own []netip.Prefix) []netip.Prefix {
 	return out
 }
 
-// parseSelf parses the node's own status. A malformed own block is an error, not a
-// warning: programming half a node would hand out addresses no route leads to.
-func parseSelf(self *v1alpha1.NodeNetworkConfig, warn func(string, ...any)) (node, error) {
-	n := node{name: self.Name}
-	var err error
-	if n.podCIDRs, err = parsePrefixes("status.podCIDRs", self.Status.PodCIDRs); err != nil {
-		return n, fmt.Errorf("NodeNetworkConfig %q: %w", self.Name, err)
-	}
-	if len(familiesOf(n.podCIDRs)) != len(n.podCIDRs) {
-		return n, fmt.Errorf("NodeNetworkConfig %q: status.podCIDRs %v holds two blocks of one family", self.Name, self.Status.PodCIDRs)
-	}
-	for _, s := range self.Status.NodeIPs {
-		a, err := netip.ParseAddr(s)
-		if err != nil {
-			warn("own status.nodeIPs entry %q is not an IP address; ignored", s)
-			continue
-		}
-		n.nodeIPs = append(n.nodeIPs, a.Unmap())
-	}
-	return n, nil
-}
-
-// parsePeer parses a peer's status, skipping malformed entries with a warning: one bad
-// peer must not cut the node off from every other.
-func parsePeer(nnc *v1alpha1.NodeNetworkConfig, warn func(string, ...any)) node {
-	n := node{name: nnc.Name, rank: rank{created: nnc.CreationTimestamp.UnixNano(), name: nnc.Name}}
-	for _, s := range nnc.Status.PodCIDRs {
-		p, err := netip.ParsePrefix(s)
-		if err != nil || p != p.Masked() {
-			warn("peer %s: status.podCIDRs entry %q is not a canonical CIDR; no route to it", nnc.Name, s)
-			continue
-		}
-		n.podCIDRs = append(n.podCIDRs, p)
-	}
-	for _, s := range nnc.Status.NodeIPs {
-		a, err := netip.ParseAddr(s)
-		if err != nil {
-			warn("peer %s: status.nodeIPs entry %q is not an IP address; ignored", nnc.Name, s)
-			continue
-		}
-		n.nodeIPs = append(n.nodeIPs, a.Unmap())
-	}
-	return n
-}
-
 // peerRoutes returns one route per peer block via the peer's node IP of the block's
 // family, sorted by destination, and the node IPs of every peer. A block that overlaps one
 // of this node's blocks is never routed away; of peers whose blocks overlap each other the
@@ -447,12 +426,16 @@ func parsePeer(nnc *v1alpha1.NodeNetworkConfig, warn func(string, ...any)) node 
 // CIDRs either nest or are disjoint, so after sorting by address the blocks that overlap
 // form runs under a root that contains the rest: conflicts are resolved inside each run,
 // and the whole costs one sort (5,000 peers, R13).
+// candidate is a block that may be routed.
+type candidate struct {
+	Route
+	// peer indexes peers; -1 for this node's own blocks.
+	peer int
+}
+
+func (c candidate) dst() netip.Prefix { return c.Dst }
+
 func peerRoutes(me node, peers []node, warn func(string, ...any)) ([]Route, []netip.Addr) {
-	type candidate struct {
-		Route
-		// peer indexes peers; -1 for this node's own blocks.
-		peer int
-	}
 	cands := make([]candidate, 0, len(me.podCIDRs)+2*len(peers))
 	for _, p := range me.podCIDRs {
 		cands = append(cands, candidate{Route: Route{Dst: p, Node: me.name}, peer: -1})
@@ -469,7 +452,7 @@ func peerRoutes(me node, peers []node, warn func(string, ...any)) ([]Route, []ne
 			cands = append(cands, candidate{Route: Route{Dst: dst, Via: via, Node: p.name}, peer: i})
 		}
 	}
-	slices.SortFunc(cands, func(a, b candidate) int { return ComparePrefix(a.Dst, b.Dst) })
+	cands = sortByPrefix(cands)
 
 	routes := make([]Route, 0, len(cands))
 	for i := 0; i < len(cands); {
@@ -526,6 +509,41 @@ func peerRoutes(me node, peers []node, warn func(string, ...any)) ([]Route, []ne
 		}
 	}
 	return routes, ips
+}
+
+// sortByPrefix returns cands ordered by ComparePrefix of their destinations. It sorts small
+// pointer-free keys and moves each candidate once: sorting the candidates themselves
+// moves strings and netip values, write barriers included, O(n log n) times, and was most
+// of an agent's work per peer change at 5,000 peers (B8).
+func sortByPrefix[T interface{ dst() netip.Prefix }](cands []T) []T {
+	type key struct {
+		addr [16]byte
+		is6  bool
+		bits int16
+		i    int32
+	}
+	keys := make([]key, len(cands))
+	for i, c := range cands {
+		p := c.dst()
+		keys[i] = key{addr: p.Addr().As16(), is6: !p.Addr().Is4(), bits: int16(p.Bits()), i: int32(i)}
+	}
+	slices.SortFunc(keys, func(a, b key) int {
+		if a.is6 != b.is6 {
+			if a.is6 {
+				return 1
+			}
+			return -1
+		}
+		if c := bytes.Compare(a.addr[:], b.addr[:]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.bits, b.bits)
+	})
+	out := make([]T, len(cands))
+	for i, k := range keys {
+		out[i] = cands[k.i]
+	}
+	return out
 }
 
 // Merge sorts prefixes and drops every one contained in another.

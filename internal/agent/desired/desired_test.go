@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/overlaynet/overlaynet/api/v1alpha1"
 	"github.com/overlaynet/overlaynet/internal/nodesubnet"
@@ -19,6 +20,37 @@ import (
 var equateNetip = cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{})
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// testStatus is the OverlayCluster status the manager publishes for the tests' dual-stack
+// cluster: /24 and /120 blocks, the node network 10.224.0.0/16 and fd10:224::/64.
+var testStatus = v1alpha1.OverlayClusterStatus{
+	Mode: v1alpha1.ModeOverlay,
+	Pools: []v1alpha1.PoolStatus{
+		{Family: v1alpha1.IPv4, CIDRs: []string{"10.244.0.0/16"}, BlockPrefixLength: 24},
+		{Family: v1alpha1.IPv6, CIDRs: []string{"fd12:3456:789a::/64"}, BlockPrefixLength: 120},
+	},
+	NodeNetworkCIDRs:   []string{"10.224.0.0/16", "fd10:224::/64"},
+	NonMasqueradeCIDRs: []string{"10.244.0.0/16", "fd12:3456:789a::/64"},
+}
+
+var testCluster = mustCluster(&testStatus)
+
+// nsCluster is a NodeSubnet cluster on the same node network: the VNet keeps the pod
+// source address (R42), and a migration to Overlay has its IPv4 pool ready (R50).
+var nsCluster = mustCluster(&v1alpha1.OverlayClusterStatus{
+	Mode:               v1alpha1.ModeNodeSubnet,
+	Pools:              []v1alpha1.PoolStatus{{Family: v1alpha1.IPv4, CIDRs: []string{"10.244.0.0/16"}, BlockPrefixLength: 24}},
+	NodeNetworkCIDRs:   []string{"10.224.0.0/16"},
+	NonMasqueradeCIDRs: []string{"10.244.0.0/16", "10.224.0.0/16"},
+})
+
+func mustCluster(st *v1alpha1.OverlayClusterStatus) *Cluster {
+	c, err := ClusterFromStatus(st)
+	if err != nil {
+		panic(err)
+	}
+	return c
+}
 
 // nnc builds a NodeNetworkConfig as the controller writes it.
 func nnc(name string, age int, podCIDRs, nodeIPs []string) v1alpha1.NodeNetworkConfig {
@@ -65,8 +97,8 @@ func TestComputeRoutes(t *testing.T) {
 	deleting.DeletionTimestamp = &metav1.Time{Time: t0}
 	v4only2 := nnc("node-2", 1, []string{"10.244.2.0/24", "fd12:3456:789a::200/120"}, []string{"10.224.0.5"})
 	stale := nnc("node-old", 0, []string{"10.244.2.0/24"}, []string{"10.224.0.9"})
-	greedy := nnc("node-x", 5, []string{"10.244.0.0/23"}, []string{"10.224.0.9"})
-	bad := nnc("node-bad", 1, []string{"10.244.2.7/24", "not-a-cidr", "10.244.5.0/24"}, []string{"10.224.0.7", "bogus"})
+	greedy := nnc("node-x", 5, []string{"10.244.1.0/24"}, []string{"10.224.0.9"})
+	bad := nnc("node-bad", 1, []string{"10.244.2.7/24", "10.244.5.0/24"}, []string{"bogus", "10.224.0.7"})
 
 	tests := []struct {
 		name         string
@@ -107,16 +139,13 @@ func TestComputeRoutes(t *testing.T) {
 		{
 			name:         "a peer block overlapping the node's own block is never routed away, whatever its age",
 			all:          []v1alpha1.NodeNetworkConfig{dual1, greedy},
-			wantWarnings: []string{"peer node-x claims 10.244.0.0/23, which overlaps a block of node-1; no route to it"},
+			wantWarnings: []string{"peer node-x claims 10.244.1.0/24, which overlaps a block of node-1; no route to it"},
 		},
 		{
-			name:       "a peer's malformed entries are skipped and the rest kept",
-			all:        []v1alpha1.NodeNetworkConfig{dual1, bad},
-			wantRoutes: []Route{route("10.244.5.0/24", "10.224.0.7", "node-bad")},
+			name: "B7 a peer with malformed entries is skipped whole",
+			all:  []v1alpha1.NodeNetworkConfig{dual1, bad},
 			wantWarnings: []string{
-				`peer node-bad: status.podCIDRs entry "10.244.2.7/24" is not a canonical CIDR; no route to it`,
-				`peer node-bad: status.podCIDRs entry "not-a-cidr" is not a canonical CIDR; no route to it`,
-				`peer node-bad: status.nodeIPs entry "bogus" is not an IP address; ignored`,
+				`peer node-bad is skipped: block "10.244.2.7/24" is not canonical; node IP "bogus" is not an IP address (B7)`,
 			},
 		},
 		{
@@ -126,7 +155,7 @@ func TestComputeRoutes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := Compute(&dual1, tt.all, nil, CNIOptions{})
+			got, err := Compute(&dual1, tt.all, testCluster, nil, CNIOptions{})
 			if err != nil {
 				t.Fatalf("Compute: %v", err)
 			}
@@ -141,20 +170,26 @@ func TestComputeRoutes(t *testing.T) {
 }
 
 func TestComputeFamilyRules(t *testing.T) {
-	extra := dual1
-	extra.Status.NonMasqueradeCIDRs = []string{"10.244.0.0/16", "10.250.0.0/16", "169.254.0.0/16", "fd12:3456:789a::/64"}
-	narrow := dual1
-	narrow.Status.NonMasqueradeCIDRs = nil
-	narrow.Status.ClusterPodCIDRs = nil
+	extraStatus := *testStatus.DeepCopy()
+	extraStatus.NonMasqueradeCIDRs = []string{"10.244.0.0/16", "10.250.0.0/16", "169.254.0.0/16", "fd12:3456:789a::/64"}
+	extra := mustCluster(&extraStatus)
+	narrowStatus := *testStatus.DeepCopy()
+	narrowStatus.NonMasqueradeCIDRs = nil
+	narrow := mustCluster(&narrowStatus)
+	// The node's own copies of the cluster-wide lists are not trusted to widen them.
+	tampered := dual1
+	tampered.Status.NonMasqueradeCIDRs = []string{"0.0.0.0/1", "128.0.0.0/1", "::/0"}
+	tampered.Status.ClusterPodCIDRs = []string{"0.0.0.0/0"}
 	v4 := nnc("node-1", 0, []string{"10.244.1.0/24"}, []string{"10.224.0.4"})
 	v4.Status.ClusterPodCIDRs = []string{"10.244.0.0/16"}
 	v4.Status.NonMasqueradeCIDRs = []string{"10.244.0.0/16"}
 
 	tests := []struct {
-		name string
-		self v1alpha1.NodeNetworkConfig
-		all  []v1alpha1.NodeNetworkConfig
-		want []FamilyRules
+		name    string
+		self    v1alpha1.NodeNetworkConfig
+		cluster *Cluster
+		all     []v1alpha1.NodeNetworkConfig
+		want    []FamilyRules
 	}{
 		{
 			name: "R15 R16 dual-stack: per family, own blocks masqueraded except to the pod space, every node IP allowed",
@@ -184,9 +219,10 @@ func TestComputeFamilyRules(t *testing.T) {
 			}},
 		},
 		{
-			name: "R54 extra non-masquerade ranges are kept; link-local stays listed and is masqueraded first by rule order",
-			self: extra,
-			all:  []v1alpha1.NodeNetworkConfig{extra},
+			name:    "R54 extra non-masquerade ranges are kept; link-local stays listed and is masqueraded first by rule order",
+			self:    dual1,
+			cluster: extra,
+			all:     []v1alpha1.NodeNetworkConfig{dual1},
 			want: []FamilyRules{
 				{
 					Family: v1alpha1.IPv4, PodCIDRs: pfx("10.244.1.0/24"), LinkLocal: LinkLocalIPv4,
@@ -201,28 +237,48 @@ func TestComputeFamilyRules(t *testing.T) {
 			},
 		},
 		{
-			name: "R15 pod-to-pod is never masqueraded even when the status lists no pod space: every known block joins it",
-			self: narrow,
-			all:  []v1alpha1.NodeNetworkConfig{narrow, dual2},
+			name:    "R15 pod-to-pod is never masqueraded even when the cluster lists no non-masquerade range: the pod CIDRs join it",
+			self:    dual1,
+			cluster: narrow,
+			all:     []v1alpha1.NodeNetworkConfig{dual1, dual2},
 			want: []FamilyRules{
 				{
 					Family: v1alpha1.IPv4, PodCIDRs: pfx("10.244.1.0/24"), LinkLocal: LinkLocalIPv4,
-					NonMasquerade:   pfx("10.244.1.0/24", "10.244.2.0/24"),
-					ClusterPodCIDRs: pfx("10.244.1.0/24", "10.244.2.0/24"),
-					NodeIPs:         addrs("10.224.0.4", "10.224.0.5"),
+					NonMasquerade: pfx("10.244.0.0/16"), ClusterPodCIDRs: pfx("10.244.0.0/16"),
+					NodeIPs: addrs("10.224.0.4", "10.224.0.5"),
 				},
 				{
 					Family: v1alpha1.IPv6, PodCIDRs: pfx("fd12:3456:789a::100/120"), LinkLocal: LinkLocalIPv6,
-					NonMasquerade:   pfx("fd12:3456:789a::100/120", "fd12:3456:789a::200/120"),
-					ClusterPodCIDRs: pfx("fd12:3456:789a::100/120", "fd12:3456:789a::200/120"),
-					NodeIPs:         addrs("fd10:224::4", "fd10:224::5"),
+					NonMasquerade: pfx("fd12:3456:789a::/64"), ClusterPodCIDRs: pfx("fd12:3456:789a::/64"),
+					NodeIPs: addrs("fd10:224::4", "fd10:224::5"),
+				},
+			},
+		},
+		{
+			name: "R15 B7 the node's own copies of the cluster-wide lists cannot turn SNAT off or widen the pod space",
+			self: tampered,
+			all:  []v1alpha1.NodeNetworkConfig{tampered},
+			want: []FamilyRules{
+				{
+					Family: v1alpha1.IPv4, PodCIDRs: pfx("10.244.1.0/24"), LinkLocal: LinkLocalIPv4,
+					NonMasquerade: pfx("10.244.0.0/16"), ClusterPodCIDRs: pfx("10.244.0.0/16"),
+					NodeIPs: addrs("10.224.0.4"),
+				},
+				{
+					Family: v1alpha1.IPv6, PodCIDRs: pfx("fd12:3456:789a::100/120"), LinkLocal: LinkLocalIPv6,
+					NonMasquerade: pfx("fd12:3456:789a::/64"), ClusterPodCIDRs: pfx("fd12:3456:789a::/64"),
+					NodeIPs: addrs("fd10:224::4"),
 				},
 			},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := Compute(&tt.self, tt.all, nil, CNIOptions{})
+			cluster := tt.cluster
+			if cluster == nil {
+				cluster = testCluster
+			}
+			got, err := Compute(&tt.self, tt.all, cluster, nil, CNIOptions{})
 			if err != nil {
 				t.Fatalf("Compute: %v", err)
 			}
@@ -242,8 +298,11 @@ func TestComputeErrors(t *testing.T) {
 		n.Status.NodeSubnet = subnet
 		return n
 	}
-	badCluster := dual1
-	badCluster.Status.ClusterPodCIDRs = []string{"10.244.0.0/33"}
+	outside := nnc("node-1", 0, []string{"10.245.1.0/24"}, nil)
+	wrongLength := nnc("node-1", 0, []string{"10.244.0.0/23"}, nil)
+	everything := nnc("node-1", 0, []string{"0.0.0.0/0"}, nil)
+	tooMany := nnc("node-1", 0, []string{"10.244.1.0/24", "fd12:3456:789a::100/120", "10.244.2.0/24"}, nil)
+	nsOutside := nodeSubnet([]string{"10.225.0.8/30"}, "10.225.0.0/24")
 
 	tests := []struct {
 		name    string
@@ -265,11 +324,19 @@ func TestComputeErrors(t *testing.T) {
 			wantMsg: "reserved addresses fd10:224::10-fd10:224::20 are not IPv4"},
 		{name: "a non-canonical own block is an error", self: malformed, wantMsg: "did you mean 10.244.1.0/24"},
 		{name: "two own blocks of one family is an error", self: twoV4, wantMsg: "two blocks of one family"},
-		{name: "a malformed clusterPodCIDRs entry is an error", self: badCluster, wantMsg: `"10.244.0.0/33" is not a CIDR`},
+		{name: "B7 an own block outside the pod CIDRs is an error", self: outside, wantMsg: "own block 10.245.1.0/24 lies outside the cluster's pod CIDRs [10.244.0.0/16] (B7)"},
+		{name: "B7 an own block of another length than the cluster's is an error", self: wrongLength, wantMsg: "own block 10.244.0.0/23 is not a /24"},
+		{name: "B7 an own /0 block is an error", self: everything, wantMsg: "own block 0.0.0.0/0 is /0"},
+		{name: "B7 more own blocks than families is an error", self: tooMany, wantMsg: "status.podCIDRs holds 3 blocks"},
+		{name: "B7 a node subnet outside the node network is an error", self: nsOutside, wantMsg: "status.nodeSubnet 10.225.0.0/24 is not a subnet of the node network"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Compute(&tt.self, nil, nil, CNIOptions{})
+			cluster := testCluster
+			if tt.self.Status.Mode == v1alpha1.ModeNodeSubnet {
+				cluster = nsCluster
+			}
+			_, err := Compute(&tt.self, nil, cluster, nil, CNIOptions{})
 			if err == nil {
 				t.Fatal("Compute succeeded, want an error")
 			}
@@ -303,67 +370,73 @@ func TestMerge(t *testing.T) {
 	}
 }
 
-func TestComputeResolvesNestedClaims(t *testing.T) {
+func TestComputeRefusesBlocksOfAnotherLength(t *testing.T) {
 	self := nnc("node-1", 0, []string{"10.244.1.0/24"}, []string{"10.224.0.4"})
-	wide := func(age int) v1alpha1.NodeNetworkConfig {
-		return nnc("node-wide", age, []string{"10.244.4.0/23"}, []string{"10.224.0.9"})
-	}
+	wide := nnc("node-wide", 9, []string{"10.244.4.0/23"}, []string{"10.224.0.9"})
 	a := nnc("node-a", 5, []string{"10.244.4.0/24"}, []string{"10.224.0.5"})
 	b := nnc("node-b", 5, []string{"10.244.5.0/24"}, []string{"10.224.0.6"})
-	tests := []struct {
-		name         string
-		all          []v1alpha1.NodeNetworkConfig
-		wantRoutes   []Route
-		wantWarnings []string
-	}{
-		{
-			name: "an older wide block loses to the newer blocks inside it, which do not clash with each other",
-			all:  []v1alpha1.NodeNetworkConfig{self, wide(1), a, b},
-			wantRoutes: []Route{
-				route("10.244.4.0/24", "10.224.0.5", "node-a"),
-				route("10.244.5.0/24", "10.224.0.6", "node-b"),
-			},
-			wantWarnings: []string{"peer node-wide claims 10.244.4.0/23, which overlaps a block of node-a; no route to it"},
-		},
-		{
-			name:       "a newer wide block wins over the older blocks inside it",
-			all:        []v1alpha1.NodeNetworkConfig{self, wide(9), a, b},
-			wantRoutes: []Route{route("10.244.4.0/23", "10.224.0.9", "node-wide")},
-			wantWarnings: []string{
-				"peer node-a claims 10.244.4.0/24, which overlaps a block of node-wide; no route to it",
-				"peer node-b claims 10.244.5.0/24, which overlaps a block of node-wide; no route to it",
-			},
-		},
+	got, err := Compute(&self, []v1alpha1.NodeNetworkConfig{self, wide, a, b}, testCluster, nil, CNIOptions{})
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := Compute(&self, tt.all, nil, CNIOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(tt.wantRoutes, got.Datapath.Routes, equateNetip); diff != "" {
-				t.Errorf("routes (-want +got):\n%s", diff)
-			}
-			if diff := cmp.Diff(tt.wantWarnings, got.Warnings, cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
-				t.Errorf("warnings (-want +got):\n%s", diff)
-			}
-		})
+	wantRoutes := []Route{route("10.244.4.0/24", "10.224.0.5", "node-a"), route("10.244.5.0/24", "10.224.0.6", "node-b")}
+	if diff := cmp.Diff(wantRoutes, got.Datapath.Routes, equateNetip); diff != "" {
+		t.Errorf("B7 a newer /23 over two /24s takes neither (-want +got):\n%s", diff)
+	}
+	wantSkipped := []Skipped{{Node: "node-wide", Problems: []string{`block "10.244.4.0/23" is not a /24, the cluster's IPv4 block length (R10, R11, B2)`}}}
+	if diff := cmp.Diff(wantSkipped, got.Skipped); diff != "" {
+		t.Errorf("skipped (-want +got):\n%s", diff)
 	}
 }
 
-// BenchmarkCompute5000Peers measures the pure part of every reconcile at R13's scale: the
-// datapath and CNI configuration of one node from 5,000 NodeNetworkConfigs.
-func BenchmarkCompute5000Peers(b *testing.B) {
+// benchPeers returns 5,000 dual-stack NodeNetworkConfigs as the cache holds them (UID and
+// resourceVersion set), and the cluster they belong to.
+func benchPeers() ([]v1alpha1.NodeNetworkConfig, *Cluster) {
 	all := make([]v1alpha1.NodeNetworkConfig, 5000)
 	for i := range all {
 		all[i] = nnc(fmt.Sprintf("node-%d", i), i,
-			[]string{fmt.Sprintf("10.%d.%d.0/24", 128+i/256, i%256), fmt.Sprintf("fd12:3456:789a::%x:%x/120", i>>8, (i&0xff)<<8)},
+			// Written as the manager writes them: canonically (netip's String).
+			[]string{fmt.Sprintf("10.%d.%d.0/24", 128+i/256, i%256), netip.MustParsePrefix(fmt.Sprintf("fd12:3456:789a::%x:%x/120", i>>8, (i&0xff)<<8)).String()},
 			[]string{fmt.Sprintf("10.224.%d.%d", i/250, i%250+4), fmt.Sprintf("fd10:224::%x", i+4)})
+		all[i].UID, all[i].ResourceVersion = types.UID(fmt.Sprint("uid-", i)), "1"
 		all[i].Status.ClusterPodCIDRs = []string{"10.128.0.0/9", "fd12:3456:789a::/64"}
 		all[i].Status.NonMasqueradeCIDRs = all[i].Status.ClusterPodCIDRs
 	}
+	st := testStatus.DeepCopy()
+	st.Pools[0].CIDRs = []string{"10.128.0.0/9"}
+	st.NonMasqueradeCIDRs = []string{"10.128.0.0/9", "fd12:3456:789a::/64"}
+	return all, mustCluster(st)
+}
+
+// BenchmarkCompute5000Peers measures the pure part of every reconcile at R13's scale: the
+// datapath and CNI configuration of one node from 5,000 NodeNetworkConfigs, every peer
+// parsed and checked (B7).
+func BenchmarkCompute5000Peers(b *testing.B) {
+	all, cluster := benchPeers()
 	for b.Loop() {
-		res, err := Compute(&all[0], all, nil, CNIOptions{})
+		res, err := Compute(&all[0], all, cluster, nil, CNIOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(res.Datapath.Routes) != 2*4999 {
+			b.Fatalf("%d routes, want %d", len(res.Datapath.Routes), 2*4999)
+		}
+	}
+}
+
+// BenchmarkComputeOnePeerChangedOf5000 measures what an agent computes when one peer of
+// 5,000 changes, with the parse cache it keeps across reconciles (B8).
+func BenchmarkComputeOnePeerChangedOf5000(b *testing.B) {
+	all, cluster := benchPeers()
+	cache := &ParseCache{}
+	if _, err := ComputeCached(&all[0], all, cluster, nil, CNIOptions{}, cache); err != nil {
+		b.Fatal(err)
+	}
+	i := 0
+	for b.Loop() {
+		i++
+		all[1+i%4999].ResourceVersion = fmt.Sprint(i + 1)
+		res, err := ComputeCached(&all[0], all, cluster, nil, CNIOptions{}, cache)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -397,7 +470,7 @@ func TestComputeNodeSubnet(t *testing.T) {
 	peerOverlay := nnc("node-3", 0, []string{"10.244.3.0/24"}, []string{"10.224.0.6"})
 	peerOverlay.Status.Mode = v1alpha1.ModeOverlay
 
-	got, err := Compute(&self, []v1alpha1.NodeNetworkConfig{self, peerNS, peerOverlay}, nil, CNIOptions{})
+	got, err := Compute(&self, []v1alpha1.NodeNetworkConfig{self, peerNS, peerOverlay}, nsCluster, nil, CNIOptions{})
 	if err != nil {
 		t.Fatalf("Compute: %v", err)
 	}
@@ -441,7 +514,7 @@ func TestComputeNodeSubnet(t *testing.T) {
 func TestBuildNodeSubnetCNIConflist(t *testing.T) {
 	self := nsNode("node-1", []string{"10.224.0.7", "10.224.0.9-10.224.0.10"}, "10.224.0.4")
 	self.Status.MaxPods = 10
-	got, err := Compute(&self, nil, nil, CNIOptions{IPAMDataDir: "/run/test/ipam"})
+	got, err := Compute(&self, nil, nsCluster, nil, CNIOptions{IPAMDataDir: "/run/test/ipam"})
 	if err != nil {
 		t.Fatalf("Compute: %v", err)
 	}
@@ -503,7 +576,7 @@ func TestComputeLegacyLeases(t *testing.T) {
 	self.Status.NonMasqueradeCIDRs = []string{"10.244.0.0/16"}
 	leases := addrs("10.244.1.2", "10.224.0.9", "10.224.0.10", "fd10:224::9")
 
-	got, err := Compute(&self, nil, leases, CNIOptions{})
+	got, err := Compute(&self, nil, testCluster, leases, CNIOptions{})
 	if err != nil {
 		t.Fatalf("Compute: %v", err)
 	}
@@ -526,7 +599,7 @@ func TestComputeLegacyLeases(t *testing.T) {
 	}
 
 	// Without leases outside the block nothing is legacy.
-	got, err = Compute(&self, nil, addrs("10.244.1.2"), CNIOptions{})
+	got, err = Compute(&self, nil, testCluster, addrs("10.244.1.2"), CNIOptions{})
 	if err != nil {
 		t.Fatalf("Compute: %v", err)
 	}
@@ -564,7 +637,7 @@ func TestComputeNodeSubnetSkipsNodeAddresses(t *testing.T) {
 	self.Status.MaxPods = 10
 	late := nsNode("node-2", nil, "10.224.0.5")
 	last := nsNode("node-3", nil, "10.224.0.8")
-	got, err := Compute(&self, []v1alpha1.NodeNetworkConfig{late, last}, addrs("10.224.0.5"), CNIOptions{})
+	got, err := Compute(&self, []v1alpha1.NodeNetworkConfig{late, last}, nsCluster, addrs("10.224.0.5"), CNIOptions{})
 	if err != nil {
 		t.Fatalf("Compute: %v", err)
 	}
@@ -589,7 +662,7 @@ func TestComputeNodeSubnetSkipsNodeAddresses(t *testing.T) {
 
 	// Every reserved address taken by nodes: nothing to hand out yet.
 	self.Status.ReservedIPs = []string{"10.224.0.5"}
-	if _, err := Compute(&self, []v1alpha1.NodeNetworkConfig{late}, nil, CNIOptions{}); !errors.Is(err, ErrNotAllocated) {
+	if _, err := Compute(&self, []v1alpha1.NodeNetworkConfig{late}, nsCluster, nil, CNIOptions{}); !errors.Is(err, ErrNotAllocated) {
 		t.Errorf("a reservation of node addresses only: error = %v, want ErrNotAllocated", err)
 	}
 }
@@ -607,7 +680,7 @@ func TestComputeUnsetMaxPodsTakesTheModeDefault(t *testing.T) {
 				self = nsNode("node-1", []string{"10.224.0.7-10.224.0.36"}, "10.224.0.4")
 			}
 			self.Status.Mode, self.Status.MaxPods = tt.mode, 0
-			got, err := Compute(&self, nil, nil, CNIOptions{})
+			got, err := Compute(&self, nil, testCluster, nil, CNIOptions{})
 			if err != nil {
 				t.Fatalf("Compute: %v", err)
 			}

@@ -7,7 +7,7 @@
 // namespaces they create, in one process.
 //
 // Ownership is explicit: routes carry RouteProtocol, the rules live in one table, and proxy
-// neighbour entries are owned by place (the uplink's connected subnet, see proxy.go), so
+// neighbour entries are owned by record (a set in a table of their own, see proxy.go), so
 // the backend removes exactly what it owns and never touches anyone else's routes, tables
 // or proxy entries.
 package linux
@@ -16,7 +16,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"slices"
 	"sync"
 
@@ -66,11 +65,11 @@ type Backend struct {
 	routesKnown   bool
 	// nft is what the last Apply left in the table; nil when unknown.
 	nft *nftState
-	// uplink is where the backend owns proxy neighbour entries (proxy.go); nil when no
-	// Apply has found one. proxied are the entries the last Apply left there, sorted;
-	// valid only while proxyKnown, which a failure clears.
+	// proxied are the proxy neighbour entries the backend owns (proxy.go) after the last
+	// Apply, sorted; valid only while proxyKnown, which a failure clears. uplink is where
+	// the last Apply answered, nil for nowhere.
+	proxied    []ownedProxy
 	uplink     *uplink
-	proxied    []netip.Addr
 	proxyKnown bool
 	// local is true when ns is the process's own namespace: no setns needed.
 	local bool
@@ -144,8 +143,7 @@ func (b *Backend) Apply(ctx context.Context, dp *desired.Datapath, full bool) (d
 }
 
 // Teardown removes everything the backend owns from the namespace: its routes, its table
-// and its proxy neighbour entries (those at the uplink of the last Apply; a backend that
-// never found an uplink removes none). It removes what it can and reports every failure.
+// and its proxy neighbour entries with their record. It removes what it can and reports every failure.
 // The agent does not call it on exit (pods keep working across restarts); it is for
 // uninstalling and for tests.
 func (b *Backend) Teardown() error {

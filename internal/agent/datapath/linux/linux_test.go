@@ -381,7 +381,7 @@ func addrs(ss ...string) []netip.Addr {
 
 // TestApplyOwnsProxyNeighborsInsideTheUplinkSubnetOnly proves R40's proxy entries: the
 // node answers for exactly its pod addresses on the interface holding its address, within
-// that interface's subnet, and leaves every other proxy entry alone.
+// that interface's subnet, and leaves every proxy entry it did not add alone (B7).
 func TestApplyOwnsProxyNeighborsInsideTheUplinkSubnetOnly(t *testing.T) {
 	requireRoot(t)
 	ctx := context.Background()
@@ -422,16 +422,16 @@ func TestApplyOwnsProxyNeighborsInsideTheUplinkSubnetOnly(t *testing.T) {
 		}
 	})
 
-	t.Run("a full Apply removes an entry inside the subnet that is not wanted", func(t *testing.T) {
+	t.Run("a full Apply leaves an entry it did not add, even inside the uplink's subnet", func(t *testing.T) {
 		addProxyEntry(t, nl, "eth0", "10.0.0.99")
 		st, err := b.Apply(ctx, dp, true)
 		if err != nil {
 			t.Fatalf("Apply: %v", err)
 		}
-		if st.ProxyNeighbors != 2 || st.ProxyChanged != 1 {
-			t.Errorf("R40: ProxyNeighbors = %d, ProxyChanged = %d; want 2 and 1 (10.0.0.99 removed)", st.ProxyNeighbors, st.ProxyChanged)
+		if st.ProxyNeighbors != 2 || st.ProxyChanged != 0 {
+			t.Errorf("R40: ProxyNeighbors = %d, ProxyChanged = %d; want 2 and 0 (10.0.0.99 is someone else's)", st.ProxyNeighbors, st.ProxyChanged)
 		}
-		if diff := cmp.Diff([]string{"10.0.0.50", "10.0.0.51", "192.168.9.9"}, proxyEntries(t, nl, "eth0")); diff != "" {
+		if diff := cmp.Diff([]string{"10.0.0.50", "10.0.0.51", "10.0.0.99", "192.168.9.9"}, proxyEntries(t, nl, "eth0")); diff != "" {
 			t.Errorf("R40: proxy entries of eth0 (-want +got):\n%s", diff)
 		}
 	})
@@ -448,7 +448,7 @@ func TestApplyOwnsProxyNeighborsInsideTheUplinkSubnetOnly(t *testing.T) {
 		if st.ProxyChanged != 1 {
 			t.Errorf("ProxyChanged = %d, want 1 (10.0.0.51 added back)", st.ProxyChanged)
 		}
-		if diff := cmp.Diff([]string{"10.0.0.50", "10.0.0.51", "192.168.9.9"}, proxyEntries(t, nl, "eth0")); diff != "" {
+		if diff := cmp.Diff([]string{"10.0.0.50", "10.0.0.51", "10.0.0.99", "192.168.9.9"}, proxyEntries(t, nl, "eth0")); diff != "" {
 			t.Errorf("R40: proxy entries of eth0 (-want +got):\n%s", diff)
 		}
 	})
@@ -462,7 +462,7 @@ func TestApplyOwnsProxyNeighborsInsideTheUplinkSubnetOnly(t *testing.T) {
 		if st.ProxyNeighbors != 1 || st.ProxyChanged != 1 || st.Full {
 			t.Errorf("R40: stats = %+v, want 1 proxy entry, 1 changed, not full", st)
 		}
-		if diff := cmp.Diff([]string{"10.0.0.50", "192.168.9.9"}, proxyEntries(t, nl, "eth0")); diff != "" {
+		if diff := cmp.Diff([]string{"10.0.0.50", "10.0.0.99", "192.168.9.9"}, proxyEntries(t, nl, "eth0")); diff != "" {
 			t.Errorf("R40: proxy entries of eth0 (-want +got):\n%s", diff)
 		}
 	})
@@ -474,7 +474,7 @@ func TestApplyOwnsProxyNeighborsInsideTheUplinkSubnetOnly(t *testing.T) {
 	if err := b.Teardown(); err != nil {
 		t.Fatalf("Teardown: %v", err)
 	}
-	if diff := cmp.Diff([]string{"192.168.9.9"}, proxyEntries(t, nl, "eth0")); diff != "" {
+	if diff := cmp.Diff([]string{"10.0.0.99", "192.168.9.9"}, proxyEntries(t, nl, "eth0")); diff != "" {
 		t.Errorf("proxy entries of eth0 after Teardown (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff(foreignPeer, proxyEntries(t, nl, "eth0-peer")); diff != "" {
@@ -519,6 +519,50 @@ func TestApplyReleasesProxyNeighborsWhenTheUplinkSubnetShrinks(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"10.0.0.50"}, proxyEntries(t, nl, "eth0")); diff != "" {
 		t.Errorf("R40: proxy entries of eth0 in the /24 (-want +got):\n%s", diff)
+	}
+}
+
+// TestProxyNeighborOwnershipSurvivesARestart proves that proxy entries are owned by record
+// (B7): a new backend on the same namespace, as after an agent restart, removes the entries
+// its predecessor added once they are no longer wanted, never adopts an entry someone else
+// added at an address it wants, and never removes it.
+func TestProxyNeighborOwnershipSurvivesARestart(t *testing.T) {
+	requireRoot(t)
+	ctx := context.Background()
+	ns, nl := nodeNS(t)
+	first := newBackend(t, ns)
+	dp := &desired.Datapath{Proxy: desired.ProxyNeighbors{Uplink: netip.MustParseAddr("10.0.0.1"), Addrs: addrs("10.0.0.50", "10.0.0.51")}}
+	if _, err := first.Apply(ctx, dp, false); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	// Someone else answers for an address too; then the agent restarts.
+	addProxyEntry(t, nl, "eth0", "10.0.0.60")
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	second := newBackend(t, ns)
+
+	dp.Proxy.Addrs = addrs("10.0.0.50", "10.0.0.60")
+	st, err := second.Apply(ctx, dp, false)
+	if err != nil {
+		t.Fatalf("Apply after the restart: %v", err)
+	}
+	if diff := cmp.Diff([]string{"10.0.0.50", "10.0.0.60"}, proxyEntries(t, nl, "eth0")); diff != "" {
+		t.Errorf("B7 the predecessor's 10.0.0.51 goes, the foreign 10.0.0.60 stays (-want +got):\n%s", diff)
+	}
+	if st.ProxyNeighbors != 1 || st.ProxyChanged != 1 {
+		t.Errorf("stats = %+v, want 1 owned entry (10.0.0.50) and 1 change (10.0.0.51 removed)", st)
+	}
+	if got, err := second.OwnedProxyNeighbors(); err != nil || !slices.Equal(got, addrs("10.0.0.50")) {
+		t.Errorf("OwnedProxyNeighbors = %v, %v; want [10.0.0.50]: 10.0.0.60 is someone else's", got, err)
+	}
+
+	dp.Proxy.Addrs = nil
+	if _, err := second.Apply(ctx, dp, true); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	if diff := cmp.Diff([]string{"10.0.0.60"}, proxyEntries(t, nl, "eth0")); diff != "" {
+		t.Errorf("B7 no pod address left: only the foreign entry stays (-want +got):\n%s", diff)
 	}
 }
 
