@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/overlaynet/overlaynet/api/v1alpha1"
+	"github.com/overlaynet/overlaynet/internal/allocation"
 	"github.com/overlaynet/overlaynet/internal/netconf"
 )
 
@@ -29,7 +30,7 @@ const statusInterval = time.Second
 type ClusterReconciler struct {
 	client.Client
 	// Alloc is the shared view of claims and pools.
-	Alloc *Allocator
+	Alloc *allocation.State
 	// Clusters resolves the OverlayCluster into its configuration.
 	Clusters *ClusterState
 	// Recorder emits events on transitions a user can act on.
@@ -69,7 +70,9 @@ func (r *ClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ 
 		if err := r.reconcileMigration(ctx, ovc, cfg, nodes.Items); err != nil {
 			return ctrl.Result{}, err
 		}
-		r.fillAddressSpace(ovc, cfg, nodes.Items, waiting)
+		if err := r.fillAddressSpace(ctx, ovc, cfg, nodes.Items, waiting); err != nil {
+			return ctrl.Result{}, err
+		}
 	}
 	ready := meta.IsStatusConditionTrue(st.Conditions, v1.ClusterConfigValid) &&
 		st.AllocatedNodes == st.Nodes && !meta.IsStatusConditionTrue(st.Conditions, v1.ClusterMigrating)
@@ -116,9 +119,12 @@ func (r *ClusterReconciler) setConfigValid(ovc *v1.OverlayCluster, cfg *netconf.
 }
 
 // fillAddressSpace writes the per-family usage, the effective values and the R17 rules.
-func (r *ClusterReconciler) fillAddressSpace(ovc *v1.OverlayCluster, cfg *netconf.Config, nodes []corev1.Node, waiting []string) {
+func (r *ClusterReconciler) fillAddressSpace(ctx context.Context, ovc *v1.OverlayCluster, cfg *netconf.Config, nodes []corev1.Node, waiting []string) error {
 	st := &ovc.Status
 	st.MaxPodsPerNode = cfg.MaxPodsPerNode
+	// Agents check peers' addresses against the node network and their blocks against
+	// the pools' CIDRs and block lengths.
+	st.NodeNetworkCIDRs = netconf.Strings(cfg.VNetCIDRs)
 	st.NonMasqueradeCIDRs = netconf.Strings(cfg.NonMasqueradeCIDRs())
 	st.NetworkRules = NetworkRules(cfg)
 	st.Pools = nil
@@ -146,12 +152,15 @@ func (r *ClusterReconciler) fillAddressSpace(ovc *v1.OverlayCluster, cfg *netcon
 	// every NNC, and the same number once things settle.
 	st.AllocatedNodes = 0
 	for i := range nodes {
-		if len(r.Alloc.ClaimsOf(string(nodes[i].UID))[cfg.Families[0]]) > 0 {
+		if len(r.Alloc.ClaimsOf(nodes[i].Name, string(nodes[i].UID))[cfg.Families[0]]) > 0 {
 			st.AllocatedNodes++
 		}
 	}
 	if st.Mode == v1.ModeKubenet {
-		routes := r.routeTable(nodes)
+		routes, err := r.routeTable(ctx, nodes)
+		if err != nil {
+			return err
+		}
 		st.RouteTable = &v1.RouteTableStatus{Routes: int32(len(routes)), Limit: v1.KubenetRouteLimit, Entries: routes}
 	} else {
 		st.RouteTable = nil
@@ -171,6 +180,7 @@ func (r *ClusterReconciler) fillAddressSpace(ovc *v1.OverlayCluster, cfg *netcon
 	default:
 		r.setCondition(ovc, v1.ClusterPodCIDRAvailable, true, "BlocksAvailable", "every family has free blocks")
 	}
+	return nil
 }
 
 // setCondition sets a condition and emits an event when it turns False.

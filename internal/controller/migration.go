@@ -30,7 +30,12 @@ const (
 func (r *ClusterReconciler) reconcileMigration(ctx context.Context, ovc *v1.OverlayCluster, cfg *netconf.Config, nodes []corev1.Node) error {
 	st := &ovc.Status
 	if st.Mode == "" {
+		// A new (or re-created) OverlayCluster: the nodes run in the mode they are
+		// allocated in, whatever the spec says, until they have moved.
 		st.Mode = cfg.Mode
+		if m := r.Alloc.Facts().Legacy(); m != "" && m != cfg.Mode {
+			st.Mode = m
+		}
 	}
 	if st.Mode == cfg.Mode {
 		if c := meta.FindStatusCondition(st.Conditions, v1.ClusterMigrating); c != nil && c.Status == "True" {
@@ -86,19 +91,33 @@ func nodeMigrated(nnc *v1.NodeNetworkConfig, uid string, mode v1.NetworkMode) bo
 }
 
 // routeTable returns the Kubenet route table (R31): each allocated node's IPv4 block via
-// its IPv4 address, ordered by destination.
-func (r *ClusterReconciler) routeTable(nodes []corev1.Node) []v1.Route {
-	var out []v1.Route
+// its IPv4 address, as its NodeNetworkConfig publishes them, ordered by destination. A
+// Kubenet cluster has at most 400 nodes, so reading every NNC is cheap.
+func (r *ClusterReconciler) routeTable(ctx context.Context, nodes []corev1.Node) ([]v1.Route, error) {
+	nncs := &v1.NodeNetworkConfigList{}
+	if err := r.List(ctx, nncs, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, err
+	}
+	live := map[string]string{}
 	for i := range nodes {
-		ip := nodeIP(&nodes[i], v1.IPv4)
-		blocks := r.Alloc.ClaimsOf(string(nodes[i].UID))[v1.IPv4]
-		if !ip.IsValid() || len(blocks) == 0 {
+		live[nodes[i].Name] = string(nodes[i].UID)
+	}
+	var out []v1.Route
+	for i := range nncs.Items {
+		nnc := &nncs.Items[i]
+		st := &nnc.Status
+		if live[nnc.Name] != nnc.Spec.NodeUID || !meta.IsStatusConditionTrue(st.Conditions, v1.NodeAllocated) || len(st.PodCIDRs) == 0 || len(st.NodeIPs) == 0 {
 			continue
 		}
-		out = append(out, v1.Route{Destination: blocks[0].String(), NextHop: ip.String(), Node: nodes[i].Name})
+		block, err1 := netip.ParsePrefix(st.PodCIDRs[0])
+		ip, err2 := netip.ParseAddr(st.NodeIPs[0])
+		if err1 != nil || err2 != nil || !block.Addr().Is4() || !ip.Is4() {
+			continue
+		}
+		out = append(out, v1.Route{Destination: block.String(), NextHop: ip.String(), Node: nnc.Name})
 	}
 	slices.SortFunc(out, func(a, b v1.Route) int {
 		return netip.MustParsePrefix(a.Destination).Addr().Compare(netip.MustParsePrefix(b.Destination).Addr())
 	})
-	return out
+	return out, nil
 }
