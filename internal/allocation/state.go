@@ -51,6 +51,10 @@ type State struct {
 	synced SyncResult
 	// subnets are the NodeSubnet reservation pools (single addresses), built on first use.
 	subnets map[netip.Prefix]*ipam.Pool
+	// inflight are the blocks and addresses handed out by Reserve or ReserveAddr (or
+	// marked taken) whose claim this process has not seen yet; a rebuild of the pools
+	// keeps them taken.
+	inflight map[netip.Prefix]struct{}
 	// waiting are the names of nodes waiting for space or for a usable configuration;
 	// they are reconciled again when a claim is released.
 	waiting map[string]struct{}
@@ -89,6 +93,7 @@ func New() *State {
 	a.reset()
 	a.pools = map[v1.IPFamily]*ipam.Pool{}
 	a.waiting = map[string]struct{}{}
+	a.inflight = map[netip.Prefix]struct{}{}
 	return a
 }
 
@@ -186,6 +191,7 @@ func (a *State) addLocked(c *v1.BlockClaim) error {
 	}
 	rec := claimRecord{block: block, family: c.Spec.Family, nodeName: c.Spec.NodeName, nodeUID: c.Spec.NodeUID}
 	a.claims[c.Name] = rec
+	delete(a.inflight, block)
 	index(a.byUID, rec.nodeUID, c.Name)
 	index(a.byName, rec.nodeName, c.Name)
 	a.sizes[Size{rec.family, block.Bits()}]++
@@ -535,6 +541,11 @@ func (a *State) buildLocked(specs []PoolSpec) error {
 				_ = pool.Occupy(rec.block) // a block under an exclusion stays unused: ErrExcluded
 			}
 		}
+		for b := range a.inflight {
+			if pool.Contains(b) {
+				_ = pool.Occupy(b)
+			}
+		}
 		pools[ps.Family] = pool
 	}
 	a.pools, a.synced, a.specs = pools, res, specs
@@ -599,7 +610,11 @@ func (a *State) Reserve(f v1.IPFamily, limit int) (netip.Prefix, error) {
 	if limit > 0 && p.Usage().Allocated.Cmp(big.NewInt(int64(limit))) >= 0 {
 		return netip.Prefix{}, fmt.Errorf("%s pool: %d blocks: %w", f, limit, ErrLimit)
 	}
-	return p.AllocateNext()
+	b, err := p.AllocateNext()
+	if err == nil {
+		a.inflight[b] = struct{}{}
+	}
+	return b, err
 }
 
 // MarkTaken records that a block or address is held by someone else (the API server
@@ -607,6 +622,9 @@ func (a *State) Reserve(f v1.IPFamily, limit int) (netip.Prefix, error) {
 func (a *State) MarkTaken(block netip.Prefix) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if _, claimed := a.claims[ClaimName(block)]; !claimed {
+		a.inflight[block] = struct{}{}
+	}
 	if p := a.pools[netconf.FamilyOf(block.Addr())]; p != nil && p.Contains(block) {
 		_ = p.Occupy(block)
 	}
@@ -624,6 +642,7 @@ func (a *State) Unreserve(block netip.Prefix) {
 	if _, claimed := a.claims[ClaimName(block)]; claimed {
 		return
 	}
+	delete(a.inflight, block)
 	if p := a.pools[netconf.FamilyOf(block.Addr())]; p != nil && p.IsAllocated(block) {
 		_ = p.Release(block)
 	}
@@ -655,6 +674,7 @@ func (a *State) ReserveAddr(subnet netip.Prefix, isNodeIP func(netip.Addr) bool)
 			return netip.Addr{}, err
 		}
 		if isNodeIP == nil || !isNodeIP(b.Addr()) {
+			a.inflight[b] = struct{}{}
 			return b.Addr(), nil
 		}
 		// A node's own address is never a pod's (R40); it stays taken in this pool.
@@ -692,6 +712,11 @@ func (a *State) subnetLocked(subnet netip.Prefix) (*ipam.Pool, error) {
 	for _, rec := range a.claims {
 		if single(rec.block) && subnet.Contains(rec.block.Addr()) {
 			_ = p.Occupy(rec.block)
+		}
+	}
+	for b := range a.inflight {
+		if single(b) && subnet.Contains(b.Addr()) {
+			_ = p.Occupy(b)
 		}
 	}
 	a.subnets[subnet] = p

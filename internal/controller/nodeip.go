@@ -99,26 +99,50 @@ func usableNodeIPs(ctx context.Context, c client.Reader, node *corev1.Node, vnet
 	return out, msg, nil
 }
 
-// firstHolder returns the name of the Node that holds ip: of the Nodes listing it as an
-// InternalIP, the one created first, then the lowest name.
+// firstHolder returns the name of the Node that holds ip. Of the live Nodes listing it as
+// an InternalIP, a Node whose NodeNetworkConfig already publishes it keeps it (an
+// incumbent is never displaced by a newcomer), else the one created first, then the lowest
+// name: every reconcile reaches the same answer.
 func firstHolder(ctx context.Context, c client.Reader, ip netip.Addr) (string, error) {
 	nodes := &corev1.NodeList{}
 	if err := c.List(ctx, nodes, client.MatchingFields{indexNodeIP: ip.String()}, client.UnsafeDisableDeepCopy); err != nil {
 		return "", fmt.Errorf("finding the nodes with address %s: %w", ip, err)
 	}
-	best := -1
+	type candidate struct {
+		node      *corev1.Node
+		incumbent bool
+	}
+	var best *candidate
 	for i := range nodes.Items {
 		n := &nodes.Items[i]
 		if !n.DeletionTimestamp.IsZero() {
 			continue
 		}
-		if best < 0 || n.CreationTimestamp.Before(&nodes.Items[best].CreationTimestamp) ||
-			(n.CreationTimestamp.Equal(&nodes.Items[best].CreationTimestamp) && n.Name < nodes.Items[best].Name) {
-			best = i
+		cand := &candidate{node: n}
+		if len(nodes.Items) > 1 {
+			nnc := &v1.NodeNetworkConfig{}
+			if err := c.Get(ctx, client.ObjectKey{Name: n.Name}, nnc); err == nil {
+				cand.incumbent = nnc.Spec.NodeUID == string(n.UID) && slices.Contains(nnc.Status.NodeIPs, ip.String())
+			}
+		}
+		if best == nil || better(cand.incumbent, n, best.incumbent, best.node) {
+			best = cand
 		}
 	}
-	if best < 0 {
+	if best == nil {
 		return "", nil
 	}
-	return nodes.Items[best].Name, nil
+	return best.node.Name, nil
+}
+
+// better orders the claims of two Nodes on one address: incumbent first, then created
+// first, then lowest name.
+func better(aInc bool, a *corev1.Node, bInc bool, b *corev1.Node) bool {
+	if aInc != bInc {
+		return aInc
+	}
+	if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
+		return a.CreationTimestamp.Before(&b.CreationTimestamp)
+	}
+	return a.Name < b.Name
 }
