@@ -293,6 +293,27 @@ const (
 	ClusterMigrating = "Migrating"
 )
 
+// Reasons of the OverlayCluster conditions (those shared with the NodeNetworkConfig's
+// Allocated condition, such as ReasonInvalidConfig and ReasonPoolExhausted, are there).
+const (
+	// ReasonAllAllocated: Ready, every node is allocated.
+	ReasonAllAllocated = "Allocated"
+	// ReasonNotAllAllocated: not Ready, some node waits.
+	ReasonNotAllAllocated = "NotAllAllocated"
+	// ReasonValid: ConfigValid, the spec passes every rule.
+	ReasonValid = "Valid"
+	// ReasonPodCIDRRemovalRefused: a pod CIDR that holds blocks was removed or narrowed (B1).
+	ReasonPodCIDRRemovalRefused = "PodCIDRRemovalRefused"
+	// ReasonBlocksAvailable: PodCIDRAvailable, every family has free blocks.
+	ReasonBlocksAvailable = "BlocksAvailable"
+	// ReasonMigrating and ReasonMigrationComplete are the Migrating condition's.
+	ReasonMigrating         = "Migrating"
+	ReasonMigrationComplete = "MigrationComplete"
+	// ReasonExtraNonMasquerade warns that custom no-SNAT ranges may lose connectivity in
+	// Overlay mode (R54).
+	ReasonExtraNonMasquerade = "ExtraNonMasqueradeRanges"
+)
+
 // PoolStatus reports one family's pod address space.
 type PoolStatus struct {
 	// family is the pool's IP family.

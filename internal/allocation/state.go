@@ -62,6 +62,13 @@ type State struct {
 	// counts them per mode: the mode the nodes run in, whatever the OverlayCluster says.
 	modes     map[string]v1.NetworkMode
 	modeCount map[v1.NetworkMode]int
+	// programmed is the set of allocated node configurations whose agent programmed
+	// their current generation, and programmedCount counts them per mode: how far a
+	// migration got, kept as events arrive rather than counted by listing.
+	programmed      map[string]v1.NetworkMode
+	programmedCount map[v1.NetworkMode]int
+	// nodes is the set of live Node names.
+	nodes map[string]struct{}
 }
 
 // claimRecord is what State keeps of a BlockClaim.
@@ -89,7 +96,7 @@ var ErrLimit = errors.New("block limit reached")
 
 // New returns an empty State; Load must be called before it hands out blocks.
 func New() *State {
-	a := &State{}
+	a := &State{nodes: map[string]struct{}{}}
 	a.reset()
 	a.pools = map[v1.IPFamily]*ipam.Pool{}
 	a.waiting = map[string]struct{}{}
@@ -105,6 +112,8 @@ func (a *State) reset() {
 	a.subnets = map[netip.Prefix]*ipam.Pool{}
 	a.modes = map[string]v1.NetworkMode{}
 	a.modeCount = map[v1.NetworkMode]int{}
+	a.programmed = map[string]v1.NetworkMode{}
+	a.programmedCount = map[v1.NetworkMode]int{}
 }
 
 // ClaimName returns the BlockClaim name of a block. It depends on the block alone, which is
@@ -134,12 +143,13 @@ func CheckClaim(c *v1.BlockClaim) (netip.Prefix, error) {
 	return block, nil
 }
 
-// NodeConfig is what State keeps of a NodeNetworkConfig: its name, its mode and whether
-// it holds an allocation.
+// NodeConfig is what State keeps of a NodeNetworkConfig: its name, its mode, whether it
+// holds an allocation and whether its agent programmed its current generation.
 type NodeConfig struct {
-	Name      string
-	Mode      v1.NetworkMode
-	Allocated bool
+	Name       string
+	Mode       v1.NetworkMode
+	Allocated  bool
+	Programmed bool
 }
 
 // Load replaces the claims and node configurations with the given ones (the synced cache's
@@ -333,6 +343,10 @@ func (a *State) observeNodeLocked(n NodeConfig) {
 	if n.Allocated && n.Mode != "" {
 		a.modes[n.Name] = n.Mode
 		a.modeCount[n.Mode]++
+		if n.Programmed {
+			a.programmed[n.Name] = n.Mode
+			a.programmedCount[n.Mode]++
+		}
 	}
 }
 
@@ -350,6 +364,60 @@ func (a *State) forgetNodeLocked(name string) {
 			delete(a.modeCount, m)
 		}
 	}
+	if m, ok := a.programmed[name]; ok {
+		delete(a.programmed, name)
+		if a.programmedCount[m]--; a.programmedCount[m] <= 0 {
+			delete(a.programmedCount, m)
+		}
+	}
+}
+
+// ObserveLiveNode and ForgetLiveNode keep the set of live Node names.
+func (a *State) ObserveLiveNode(name string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.nodes[name] = struct{}{}
+}
+
+// ForgetLiveNode records that a Node is gone.
+func (a *State) ForgetLiveNode(name string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.nodes, name)
+}
+
+// Counts are the figures of the OverlayCluster status, kept as events arrive.
+type Counts struct {
+	// Nodes is the number of live Nodes.
+	Nodes int
+	// Allocated is the number of allocated node configurations.
+	Allocated int
+	// Programmed counts, per mode, the allocated node configurations whose agent
+	// programmed their current generation.
+	Programmed map[v1.NetworkMode]int
+	// Waiting is the number of nodes waiting; FirstWaiting the lowest few names.
+	Waiting      int
+	FirstWaiting []string
+}
+
+// Counts returns the current counts in O(1) (plus the few waiting names).
+func (a *State) Counts() Counts {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	c := Counts{Nodes: len(a.nodes), Allocated: len(a.modes), Programmed: map[v1.NetworkMode]int{}, Waiting: len(a.waiting)}
+	for m, n := range a.programmedCount {
+		c.Programmed[m] = n
+	}
+	for n := range a.waiting {
+		if len(c.FirstWaiting) < 5 || n < c.FirstWaiting[4] {
+			c.FirstWaiting = append(c.FirstWaiting, n)
+			slices.Sort(c.FirstWaiting)
+			if len(c.FirstWaiting) > 5 {
+				c.FirstWaiting = c.FirstWaiting[:5]
+			}
+		}
+	}
+	return c
 }
 
 // Facts are what is allocated, which a new configuration must agree with: it comes from

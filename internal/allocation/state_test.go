@@ -316,3 +316,28 @@ func BenchmarkReserveAddr(b *testing.B) {
 		})
 	}
 }
+
+func TestCountsFollowEvents(t *testing.T) {
+	s := New()
+	s.Load(nil, []NodeConfig{{Name: "a", Mode: v1.ModeKubenet, Allocated: true, Programmed: true}})
+	s.ObserveLiveNode("a")
+	s.ObserveLiveNode("b")
+	s.ObserveNode(NodeConfig{Name: "b", Mode: v1.ModeKubenet, Allocated: true})
+	s.Wait("c")
+	s.Wait("b")
+	want := Counts{Nodes: 2, Allocated: 2, Programmed: map[v1.NetworkMode]int{v1.ModeKubenet: 1}, Waiting: 2, FirstWaiting: []string{"b", "c"}}
+	if diff := cmp.Diff(want, s.Counts()); diff != "" {
+		t.Fatalf("Counts (-want +got):\n%s", diff)
+	}
+	// a moves to Overlay and programs it; b is deleted; the same event twice counts once.
+	for range 2 {
+		s.ObserveNode(NodeConfig{Name: "a", Mode: v1.ModeOverlay, Allocated: true, Programmed: true})
+	}
+	s.ForgetNode("b")
+	s.ForgetLiveNode("b")
+	s.Unwait("b")
+	want = Counts{Nodes: 1, Allocated: 1, Programmed: map[v1.NetworkMode]int{v1.ModeOverlay: 1}, Waiting: 1, FirstWaiting: []string{"c"}}
+	if diff := cmp.Diff(want, s.Counts()); diff != "" {
+		t.Fatalf("Counts after the move (-want +got):\n%s", diff)
+	}
+}

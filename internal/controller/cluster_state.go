@@ -113,7 +113,7 @@ func (s *ClusterState) load(ctx context.Context) error {
 // nodeConfigOf is what the allocation state keeps of an NNC.
 func nodeConfigOf(nnc *v1.NodeNetworkConfig) allocation.NodeConfig {
 	return allocation.NodeConfig{Name: nnc.Name, Mode: nnc.Spec.Mode,
-		Allocated: meta.IsStatusConditionTrue(nnc.Status.Conditions, v1.NodeAllocated)}
+		Allocated: meta.IsStatusConditionTrue(nnc.Status.Conditions, v1.NodeAllocated), Programmed: nodeProgrammed(nnc)}
 }
 
 // resolve checks a spec against the rulebook and against what is allocated. The mode the

@@ -59,6 +59,21 @@ const LabelNodeUID = "network.overlaynet.io/node-uid"
 // its own extra claim. A claim is deleted only after the status that names another block
 // is written, so a published block always has its claim.
 
+// Writes per node, and why still three. A node costs the NodeNetworkConfig create, the
+// claim create and the NNC status update. The status cannot ride on the create (the API
+// server drops status on create when the status subresource is on), and the claim must be
+// its own object named after the block (uniqueness by name, B4). Two ways down to two
+// writes were weighed: (a) put the allocation in the NNC's spec, written by the create
+// that follows the claim, with the loser of a race adopting the NNC it finds and releasing
+// its spare claim; (b) claims for runs of blocks, extended with a compare-and-swap so that
+// a burst of nodes shares claim writes. (a) changes what agents read and what the
+// admission policy guards, so it waits for the agent's move to the OverlayCluster status
+// for the cluster-wide facts; (b) makes every release a read-modify-write of a shared
+// object and the crash analysis above harder. Neither is done yet; the cluster-wide facts
+// (clusterPodCIDRs, nonMasqueradeCIDRs) are still copied into every NNC because today's
+// agent reads them there, and they change only with the spec, so they cost no write per
+// node event.
+
 // NodeReconciler gives every Node a NodeNetworkConfig holding its blocks (R10, R11) and
 // releases what a Node held once that Node is gone (B4).
 type NodeReconciler struct {

@@ -80,7 +80,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		Named("node").
 		For(&corev1.Node{}, builder.WithPredicates(nodeChanged())).
 		Watches(&corev1.Node{}, &sharedAddressHandler{reader: mgr.GetClient()}).
-		Watches(&v1.NodeNetworkConfig{}, &nncHandler{alloc: alloc, written: &nodes.written}).
+		Watches(&v1.NodeNetworkConfig{}, &nncHandler{written: &nodes.written}).
 		Watches(&v1.BlockClaim{}, &claimHandler{alloc: alloc, ignored: ignored, recorder: recorder}).
 		Watches(&v1.OverlayCluster{}, allNodes, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: opts.Workers}).
@@ -95,12 +95,12 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("overlaycluster").
 		For(&v1.OverlayCluster{}).
-		Watches(&corev1.Node{}, toCluster, builder.WithPredicates(predicate.Funcs{
+		Watches(&corev1.Node{}, &countingHandler{alloc: alloc}, builder.WithPredicates(predicate.Funcs{
 			UpdateFunc: func(event.UpdateEvent) bool { return false },
 		})).
 		Watches(&v1.BlockClaim{}, toCluster).
-		// Agents reporting Programmed complete a migration.
-		Watches(&v1.NodeNetworkConfig{}, toCluster).
+		// Allocations, and agents reporting Programmed, which completes a migration.
+		Watches(&v1.NodeNetworkConfig{}, &countingHandler{alloc: alloc}).
 		Complete(cluster)
 }
 
@@ -157,11 +157,10 @@ func (h *sharedAddressHandler) Delete(ctx context.Context, e event.DeleteEvent, 
 func (h *sharedAddressHandler) Generic(context.Context, event.GenericEvent, workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 }
 
-// nncHandler keeps the allocation state's view of the node modes current, forgets the
-// expectations of writes the cache now shows, and wakes the NNC's node, except for changes
-// that only touch the agent's Programmed condition, which no allocation depends on.
+// nncHandler forgets the expectations of writes the cache now shows, and wakes the NNC's
+// node, except for changes that only touch the agent's Programmed condition, which no
+// allocation depends on.
 type nncHandler struct {
-	alloc   *allocation.State
 	written *expectations
 }
 
@@ -170,14 +169,12 @@ var _ handler.EventHandler = &nncHandler{}
 func (h *nncHandler) Create(_ context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 	nnc := e.Object.(*v1.NodeNetworkConfig)
 	h.written.seen(nnc)
-	h.alloc.ObserveNode(nodeConfigOf(nnc))
 	q.Add(nodeKey(nnc.Name))
 }
 
 func (h *nncHandler) Update(_ context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 	o, n := e.ObjectOld.(*v1.NodeNetworkConfig), e.ObjectNew.(*v1.NodeNetworkConfig)
 	h.written.seen(n)
-	h.alloc.ObserveNode(nodeConfigOf(n))
 	if programmedOnly(o, n) {
 		return
 	}
@@ -189,7 +186,6 @@ func (h *nncHandler) Delete(_ context.Context, e event.DeleteEvent, q workqueue.
 		return
 	}
 	h.written.forget(e.Object.GetName())
-	h.alloc.ForgetNode(e.Object.GetName())
 	q.Add(nodeKey(e.Object.GetName()))
 }
 
@@ -253,4 +249,53 @@ func (h *claimHandler) Delete(_ context.Context, e event.DeleteEvent, q workqueu
 }
 
 func (h *claimHandler) Generic(context.Context, event.GenericEvent, workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+}
+
+// countingHandler keeps the counts of the allocation state (live Nodes; allocated and
+// programmed NodeNetworkConfigs per mode) as events arrive, and wakes the cluster
+// reconciler, whose work per event is then O(1). One handler does both so that the counts
+// are current when the reconcile it queues runs.
+type countingHandler struct {
+	alloc *allocation.State
+}
+
+var _ handler.EventHandler = &countingHandler{}
+
+var clusterKey = reconcile.Request{NamespacedName: client.ObjectKey{Name: v1.ClusterName}}
+
+func (h *countingHandler) observe(o client.Object, gone bool) {
+	switch x := o.(type) {
+	case *corev1.Node:
+		if gone {
+			h.alloc.ForgetLiveNode(x.Name)
+		} else {
+			h.alloc.ObserveLiveNode(x.Name)
+		}
+	case *v1.NodeNetworkConfig:
+		if gone {
+			h.alloc.ForgetNode(x.Name)
+		} else {
+			h.alloc.ObserveNode(nodeConfigOf(x))
+		}
+	}
+}
+
+func (h *countingHandler) Create(_ context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	h.observe(e.Object, false)
+	q.Add(clusterKey)
+}
+
+func (h *countingHandler) Update(_ context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	h.observe(e.ObjectNew, false)
+	q.Add(clusterKey)
+}
+
+func (h *countingHandler) Delete(_ context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	if e.Object != nil {
+		h.observe(e.Object, true)
+	}
+	q.Add(clusterKey)
+}
+
+func (h *countingHandler) Generic(context.Context, event.GenericEvent, workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 }

@@ -12,6 +12,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -38,14 +40,16 @@ func main() {
 	nodes := flag.Int("nodes", 5000, "Nodes to create")
 	writers := flag.Int("writers", 32, "Concurrent Node writers (the simulated kubelets)")
 	timeout := flag.Duration("timeout", 20*time.Minute, "Give up after this long")
+	profile := flag.String("cpuprofile", "", "Write a CPU profile of the manager during the allocation to this file")
+	managerBin := flag.String("manager", "", "Run this manager binary instead of building ./cmd/manager (to compare builds)")
 	flag.Parse()
-	if err := run(*nodes, *writers, *timeout); err != nil {
+	if err := run(*nodes, *writers, *timeout, *profile, *managerBin); err != nil {
 		fmt.Fprintln(os.Stderr, "benchscale:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n, writers int, timeout time.Duration) error {
+func run(n, writers int, timeout time.Duration, profile, managerBin string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	tmp, err := os.MkdirTemp("", "overlaynet-benchscale-")
@@ -54,12 +58,15 @@ func run(n, writers int, timeout time.Duration) error {
 	}
 	defer os.RemoveAll(tmp)
 
-	fmt.Println("Building the manager")
-	bin := filepath.Join(tmp, "manager")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/manager")
-	build.Dir, build.Stdout, build.Stderr = testenv.RepoRoot(), os.Stdout, os.Stderr
-	if err := build.Run(); err != nil {
-		return fmt.Errorf("building the manager: %w", err)
+	bin := managerBin
+	if bin == "" {
+		fmt.Println("Building the manager")
+		bin = filepath.Join(tmp, "manager")
+		build := exec.Command("go", "build", "-o", bin, "./cmd/manager")
+		build.Dir, build.Stdout, build.Stderr = testenv.RepoRoot(), os.Stdout, os.Stderr
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("building the manager: %w", err)
+		}
 	}
 
 	fmt.Println("Starting the local control plane")
@@ -87,7 +94,12 @@ func run(n, writers int, timeout time.Duration) error {
 	if err != nil {
 		return err
 	}
-	mgr := exec.Command(bin, "--kubeconfig", kubeconfig, "--metrics-bind-address", "0", "--health-probe-bind-address", "0")
+	args := []string{"--kubeconfig", kubeconfig, "--metrics-bind-address", "0", "--health-probe-bind-address", "0"}
+	const pprofAddr = "127.0.0.1:18089"
+	if profile != "" {
+		args = append(args, "--pprof-bind-address", pprofAddr)
+	}
+	mgr := exec.Command(bin, args...)
 	mgr.Stdout, mgr.Stderr = logf, logf
 	if err := mgr.Start(); err != nil {
 		return err
@@ -106,6 +118,11 @@ func run(n, writers int, timeout time.Duration) error {
 	before, err := writesByResource(ctx, env)
 	if err != nil {
 		return err
+	}
+	cpuBefore := cpuTime(mgr.Process.Pid)
+	profiled := make(chan error, 1)
+	if profile != "" {
+		go func() { profiled <- captureProfile(ctx, pprofAddr, profile, 20) }()
 	}
 	fmt.Printf("Creating %d Nodes with %d writers\n", n, writers)
 	start := time.Now()
@@ -128,6 +145,7 @@ func run(n, writers int, timeout time.Duration) error {
 		time.Sleep(250 * time.Millisecond)
 	}
 	elapsed := time.Since(start)
+	cpu := cpuTime(mgr.Process.Pid) - cpuBefore
 	// Let trailing status writes land before counting.
 	time.Sleep(3 * time.Second)
 	after, err := writesByResource(ctx, env)
@@ -139,6 +157,14 @@ func run(n, writers int, timeout time.Duration) error {
 	fmt.Printf("nodes created in              %s\n", created.Round(time.Millisecond))
 	fmt.Printf("all NNCs allocated after      %s (%.0f nodes/s)\n", elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds())
 	fmt.Printf("manager peak RSS (VmHWM)      %.1f MiB\n", float64(peak.Load())/1024)
+	fmt.Printf("manager CPU until allocated   %s (%.2f ms/node)\n", cpu.Round(time.Millisecond), float64(cpu.Microseconds())/1000/float64(n))
+	if profile != "" {
+		if err := <-profiled; err != nil {
+			fmt.Println("CPU profile:", err)
+		} else {
+			fmt.Println("CPU profile (first 20 s) in", profile)
+		}
+	}
 	fmt.Println("API writes by the manager (apiserver_request_total, POST/PUT/PATCH/DELETE):")
 	var keys []string
 	total := 0.0
@@ -240,6 +266,48 @@ func writesByResource(ctx context.Context, env *testenv.Env) (map[string]float64
 		out[key] += m.GetCounter().GetValue()
 	}
 	return out, nil
+}
+
+// cpuTime returns the user and system CPU time a process used so far.
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses and may hold spaces.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	var utime, stime int64
+	fmt.Sscanf(f[11], "%d", &utime)
+	fmt.Sscanf(f[12], "%d", &stime)
+	const ticks = 100 // USER_HZ on Linux
+	return time.Duration(utime+stime) * time.Second / ticks
+}
+
+// captureProfile fetches a CPU profile of the given length from a pprof endpoint.
+func captureProfile(ctx context.Context, addr, path string, seconds int) error {
+	var resp *http.Response
+	var err error
+	for range 50 { // the endpoint starts with the manager
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, seconds), nil)
+		if resp, err = http.DefaultClient.Do(req); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(f, resp.Body)
+	return err
 }
 
 // vmHWM returns a process's peak resident set size in KiB.
