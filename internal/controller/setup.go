@@ -7,6 +7,7 @@ import (
 	"context"
 	"maps"
 	"slices"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -89,16 +90,13 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		return err
 	}
 
-	toCluster := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
-		return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: v1.ClusterName}}}
-	})
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("overlaycluster").
 		For(&v1.OverlayCluster{}).
 		Watches(&corev1.Node{}, &countingHandler{alloc: alloc}, builder.WithPredicates(predicate.Funcs{
 			UpdateFunc: func(event.UpdateEvent) bool { return false },
 		})).
-		Watches(&v1.BlockClaim{}, toCluster).
+		Watches(&v1.BlockClaim{}, &countingHandler{alloc: alloc}).
 		// Allocations, and agents reporting Programmed, which completes a migration.
 		Watches(&v1.NodeNetworkConfig{}, &countingHandler{alloc: alloc}).
 		Complete(cluster)
@@ -253,8 +251,10 @@ func (h *claimHandler) Generic(context.Context, event.GenericEvent, workqueue.Ty
 
 // countingHandler keeps the counts of the allocation state (live Nodes; allocated and
 // programmed NodeNetworkConfigs per mode) as events arrive, and wakes the cluster
-// reconciler, whose work per event is then O(1). One handler does both so that the counts
-// are current when the reconcile it queues runs.
+// reconciler, whose work is then O(1). One handler does both so that the counts are
+// current when the reconcile it queues runs. The wake-up is delayed by countsDelay: the
+// queue keeps one pending wake-up, so a burst of thousands of events costs a few
+// reconciles a second, not one per event.
 type countingHandler struct {
 	alloc *allocation.State
 }
@@ -262,6 +262,8 @@ type countingHandler struct {
 var _ handler.EventHandler = &countingHandler{}
 
 var clusterKey = reconcile.Request{NamespacedName: client.ObjectKey{Name: v1.ClusterName}}
+
+const countsDelay = 250 * time.Millisecond
 
 func (h *countingHandler) observe(o client.Object, gone bool) {
 	switch x := o.(type) {
@@ -282,19 +284,19 @@ func (h *countingHandler) observe(o client.Object, gone bool) {
 
 func (h *countingHandler) Create(_ context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 	h.observe(e.Object, false)
-	q.Add(clusterKey)
+	q.AddAfter(clusterKey, countsDelay)
 }
 
 func (h *countingHandler) Update(_ context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 	h.observe(e.ObjectNew, false)
-	q.Add(clusterKey)
+	q.AddAfter(clusterKey, countsDelay)
 }
 
 func (h *countingHandler) Delete(_ context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 	if e.Object != nil {
 		h.observe(e.Object, true)
 	}
-	q.Add(clusterKey)
+	q.AddAfter(clusterKey, countsDelay)
 }
 
 func (h *countingHandler) Generic(context.Context, event.GenericEvent, workqueue.TypedRateLimitingInterface[reconcile.Request]) {
