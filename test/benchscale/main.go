@@ -50,7 +50,11 @@ func main() {
 	managerBin := flag.String("manager", "", "Run this manager binary instead of building ./cmd/manager (to compare builds)")
 	nodeipam := flag.Bool("nodeipam", true, "Also run kube-controller-manager's nodeipam on the same load and print the ratio")
 	podCIDR := flag.String("pod-cidr", "", "Pod CIDR (default 100.64.0.0/10, or 10.0.0.0/8 above 16,000 nodes)")
+	mode := flag.String("mode", "Overlay", "Network mode of the OverlayCluster: Overlay, or NodeSubnet (max pods 30, the manager alone)")
 	flag.Parse()
+	if *mode == string(v1.ModeNodeSubnet) {
+		*nodeipam = false // nodeipam has no NodeSubnet counterpart
+	}
 	cidr := *podCIDR
 	if cidr == "" {
 		cidr = "100.64.0.0/10" // 16,384 /24s: room for R13's 5,000 nodes
@@ -58,7 +62,7 @@ func main() {
 			cidr = "10.0.0.0/8"
 		}
 	}
-	b := &bench{n: *nodes, writers: *writers, timeout: *timeout, podCIDR: netip.MustParsePrefix(cidr)}
+	b := &bench{n: *nodes, writers: *writers, timeout: *timeout, podCIDR: netip.MustParsePrefix(cidr), mode: v1.NetworkMode(*mode)}
 	var results []result
 	if *nodeipam {
 		r, err := b.runNodeIPAM()
@@ -82,6 +86,7 @@ type bench struct {
 	n, writers int
 	timeout    time.Duration
 	podCIDR    netip.Prefix
+	mode       v1.NetworkMode
 }
 
 // result is what one contender did.
@@ -93,6 +98,7 @@ type result struct {
 	writes    map[string]float64 // by resource, subresource, verb and code
 	total     float64
 	duplicate string // a block given twice, if any
+	objects   int    // BlockClaims and NodeNetworkConfigs at the end
 }
 
 // contender is a controller under test.
@@ -136,6 +142,10 @@ func (b *bench) run(ct contender) (result, error) {
 		ovc.Spec.VNetCIDRs = []string{"172.16.0.0/14"}
 		ovc.Spec.ServiceCIDRs = []string{"192.168.0.0/16"}
 		ovc.Spec.DNSServiceIP = "192.168.0.10"
+	}
+	if b.mode == v1.ModeNodeSubnet {
+		// Each node reserves 30 addresses of the /16 VNet besides its own (R40, R41).
+		ovc.Spec.Mode, ovc.Spec.MaxPodsPerNode = b.mode, ptrTo(int32(30))
 	}
 	if err := c.Create(ctx, ovc); err != nil {
 		return res, err
@@ -196,6 +206,10 @@ func (b *bench) run(ct contender) (result, error) {
 	// Let trailing status writes land before counting.
 	time.Sleep(3 * time.Second)
 	res.peakKiB = peak.Load()
+	claims, nncs := &v1.BlockClaimList{}, &v1.NodeNetworkConfigList{}
+	if c.List(ctx, claims, client.UnsafeDisableDeepCopy) == nil && c.List(ctx, nncs, client.UnsafeDisableDeepCopy) == nil {
+		res.objects = len(claims.Items) + len(nncs.Items)
+	}
 	after, err := writesByResource(ctx, env)
 	if err != nil {
 		return res, err
@@ -359,6 +373,9 @@ func countPodCIDRs(ctx context.Context, c client.Client) (int, string, error) {
 func report(n int, results []result) {
 	for _, r := range results {
 		fmt.Printf("\n== %s, %d nodes\n", r.name, n)
+		if r.objects > 0 {
+			fmt.Printf("objects written               %d (%.1f/node)\n", r.objects, float64(r.objects)/float64(n))
+		}
 		fmt.Printf("all allocated after           %s (%.0f nodes/s)\n", r.elapsed.Round(time.Millisecond), float64(n)/r.elapsed.Seconds())
 		fmt.Printf("CPU until allocated           %s (%.2f ms/node)\n", r.cpu.Round(time.Millisecond), float64(r.cpu.Microseconds())/1000/float64(n))
 		fmt.Printf("peak RSS (VmHWM)              %.1f MiB\n", float64(r.peakKiB)/1024)
@@ -425,6 +442,8 @@ func writesByResource(ctx context.Context, env *testenv.Env) (map[string]float64
 	}
 	return out, nil
 }
+
+func ptrTo[T any](v T) *T { return &v }
 
 // cpuTime returns the user and system CPU time a process used so far.
 func cpuTime(pid int) time.Duration {
