@@ -85,6 +85,9 @@ const (
 	// MinMaxPods and MaxMaxPods bound max pods per node in every mode (R12, R32, R41).
 	MinMaxPods = 10
 	MaxMaxPods = 250
+	// NodeSubnetMinPrefixLength bounds a NodeSubnet pool's subnetCIDR: /16 or longer, at
+	// most 65,536 addresses (R43).
+	NodeSubnetMinPrefixLength = 16
 	// KubenetRouteLimit is the size of a Kubenet route table (R31).
 	KubenetRouteLimit = 400
 	// ClusterName is the only accepted name of an OverlayCluster.

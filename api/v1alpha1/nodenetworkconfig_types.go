@@ -43,12 +43,25 @@ const (
 	ReasonRouteLimit = "RouteTableFull"
 	// ReasonSubnetExhausted: the node subnet cannot hold another reservation (R40, R41).
 	ReasonSubnetExhausted = "NodeSubnetExhausted"
-	// ReasonNoNodeIP: the Node has no InternalIP of a family it needs.
+	// ReasonNoNodeIP: the Node has no usable InternalIP of a family it needs: unique among
+	// the Nodes, without a zone, global unicast and inside spec.vnetCIDRs. The node waits.
 	ReasonNoNodeIP = "NodeIPMissing"
 	// ReasonInvalidConfig: the OverlayCluster breaks a rule; nothing new is allocated.
 	ReasonInvalidConfig = "InvalidConfiguration"
 	// ReasonNoCluster: there is no OverlayCluster named default yet.
 	ReasonNoCluster = "OverlayClusterMissing"
+)
+
+// Reasons of the events the controller emits about allocation objects it did not write.
+const (
+	// ReasonStatusRepaired: a NodeNetworkConfig status differed from what the claims and
+	// the configuration say (someone else wrote it); the controller rewrote it.
+	ReasonStatusRepaired = "StatusRepaired"
+	// ReasonClaimIgnored: a BlockClaim whose name, family or block is malformed is not
+	// counted as an allocation; it still holds its name on the API server.
+	ReasonClaimIgnored = "ClaimIgnored"
+	// ReasonClaimReleased: a BlockClaim whose holder matches no live Node was deleted.
+	ReasonClaimReleased = "ClaimReleased"
 )
 
 // NodeNetworkConfigStatus is the node's share of the pod network. Agents build routes and

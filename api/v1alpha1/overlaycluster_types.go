@@ -63,6 +63,9 @@ import (
 // +kubebuilder:validation:XValidation:rule="(!has(self.nodePools) || self.nodePools.all(p, !has(p.subnetCIDR) || !isCIDR(p.subnetCIDR) || self.vnetCIDRs.exists(v, isCIDR(v) && cidr(v).containsCIDR(p.subnetCIDR))))",messageExpression="'R14: node pool subnets %s must lie inside a VNet CIDR of %s'.format([(has(self.nodePools) ? self.nodePools.filter(p, has(p.subnetCIDR) && isCIDR(p.subnetCIDR) && !self.vnetCIDRs.exists(v, isCIDR(v) && cidr(v).containsCIDR(p.subnetCIDR))).map(p, p.subnetCIDR) : []), self.vnetCIDRs])",fieldPath=".nodePools"
 // +kubebuilder:validation:XValidation:rule="(!has(self.nodePools) || self.nodePools.all(a, self.nodePools.all(b, !has(a.subnetCIDR) || !has(b.subnetCIDR) || !isCIDR(a.subnetCIDR) || !isCIDR(b.subnetCIDR) || a.subnetCIDR == b.subnetCIDR || !(cidr(a.subnetCIDR).containsCIDR(b.subnetCIDR) || cidr(b.subnetCIDR).containsCIDR(a.subnetCIDR)))))",message="R14: node pool subnets must be equal (a shared subnet) or disjoint",fieldPath=".nodePools"
 //
+// R43: in NodeSubnet mode a pool's subnet is IPv4 and /16 or longer, so reserving pod addresses stays bounded.
+// +kubebuilder:validation:XValidation:rule="self.mode != 'NodeSubnet' || (!has(self.nodePools) || self.nodePools.all(p, !has(p.subnetCIDR) || !isCIDR(p.subnetCIDR) || (cidr(p.subnetCIDR).ip().family() == 4 && cidr(p.subnetCIDR).prefixLength() >= 16)))",messageExpression="'R43: NodeSubnet node pool subnets %s must be IPv4 and /16 or longer'.format([(has(self.nodePools) ? self.nodePools.filter(p, has(p.subnetCIDR) && isCIDR(p.subnetCIDR) && !(cidr(p.subnetCIDR).ip().family() == 4 && cidr(p.subnetCIDR).prefixLength() >= 16)).map(p, p.subnetCIDR) : [])])",fieldPath=".nodePools"
+//
 // R18: Overlay rejects virtual nodes.
 // +kubebuilder:validation:XValidation:rule="!(self.mode == 'Overlay' && self.virtualNodes)",message="R18: Overlay mode does not support virtual nodes",fieldPath=".virtualNodes"
 //
@@ -288,6 +291,27 @@ const (
 	ClusterPodCIDRAvailable = "PodCIDRAvailable"
 	// ClusterMigrating is True while nodes move from Kubenet or NodeSubnet to Overlay.
 	ClusterMigrating = "Migrating"
+)
+
+// Reasons of the OverlayCluster conditions (those shared with the NodeNetworkConfig's
+// Allocated condition, such as ReasonInvalidConfig and ReasonPoolExhausted, are there).
+const (
+	// ReasonAllAllocated: Ready, every node is allocated.
+	ReasonAllAllocated = "Allocated"
+	// ReasonNotAllAllocated: not Ready, some node waits.
+	ReasonNotAllAllocated = "NotAllAllocated"
+	// ReasonValid: ConfigValid, the spec passes every rule.
+	ReasonValid = "Valid"
+	// ReasonPodCIDRRemovalRefused: a pod CIDR that holds blocks was removed or narrowed (B1).
+	ReasonPodCIDRRemovalRefused = "PodCIDRRemovalRefused"
+	// ReasonBlocksAvailable: PodCIDRAvailable, every family has free blocks.
+	ReasonBlocksAvailable = "BlocksAvailable"
+	// ReasonMigrating and ReasonMigrationComplete are the Migrating condition's.
+	ReasonMigrating         = "Migrating"
+	ReasonMigrationComplete = "MigrationComplete"
+	// ReasonExtraNonMasquerade warns that custom no-SNAT ranges may lose connectivity in
+	// Overlay mode (R54).
+	ReasonExtraNonMasquerade = "ExtraNonMasqueradeRanges"
 )
 
 // PoolStatus reports one family's pod address space.

@@ -55,6 +55,8 @@ func main() {
 		"negative disables it and leaves flow control to the API server's priority and fairness.")
 	flag.IntVar(&burst, "kube-api-burst", 0, "Client-side burst, used only when --kube-api-qps is positive.")
 	flag.IntVar(&workers, "workers", controller.DefaultWorkers, "Concurrent node reconciles.")
+	var pprofAddr string
+	flag.StringVar(&pprofAddr, "pprof-bind-address", "0", "The address the pprof endpoint binds to; 0 disables it.")
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -89,6 +91,9 @@ func main() {
 		// The manager only writes status and its own objects, so stepping down quickly
 		// is safe and shortens fail-over.
 		LeaderElectionReleaseOnCancel: true,
+		PprofBindAddress:              pprofAddr,
+		// Cache only what the controllers read (B8: memory).
+		Cache: controller.CacheOptions(),
 	})
 	if err != nil {
 		setupLog.Error(err, "Unable to create manager")

@@ -3,7 +3,6 @@ package controller
 import (
 	"context"
 	"fmt"
-	"sort"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -16,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/overlaynet/overlaynet/api/v1alpha1"
+	"github.com/overlaynet/overlaynet/internal/allocation"
 	"github.com/overlaynet/overlaynet/internal/netconf"
 )
 
@@ -29,7 +29,7 @@ const statusInterval = time.Second
 type ClusterReconciler struct {
 	client.Client
 	// Alloc is the shared view of claims and pools.
-	Alloc *Allocator
+	Alloc *allocation.State
 	// Clusters resolves the OverlayCluster into its configuration.
 	Clusters *ClusterState
 	// Recorder emits events on transitions a user can act on.
@@ -56,27 +56,25 @@ func (r *ClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ 
 	before := ovc.DeepCopy()
 	st := &ovc.Status
 
-	nodes := &corev1.NodeList{}
-	if err := r.List(ctx, nodes, client.UnsafeDisableDeepCopy); err != nil {
-		return ctrl.Result{}, err
-	}
-	st.Nodes = int32(len(nodes.Items))
-	waiting := r.Alloc.Waiting()
-	nodesWaiting.Set(float64(len(waiting)))
+	// Every figure comes from counts the allocation state keeps as events arrive: no
+	// reconcile lists Nodes, NodeNetworkConfigs or claims (B8).
+	counts := r.Alloc.Counts()
+	st.Nodes = int32(counts.Nodes)
+	nodesWaiting.Set(float64(counts.Waiting))
 
 	r.setConfigValid(ovc, cfg, prob)
 	if cfg != nil {
-		if err := r.reconcileMigration(ctx, ovc, cfg, nodes.Items); err != nil {
+		r.reconcileMigration(ovc, cfg, counts)
+		if err := r.fillAddressSpace(ctx, ovc, cfg, counts); err != nil {
 			return ctrl.Result{}, err
 		}
-		r.fillAddressSpace(ovc, cfg, nodes.Items, waiting)
 	}
 	ready := meta.IsStatusConditionTrue(st.Conditions, v1.ClusterConfigValid) &&
 		st.AllocatedNodes == st.Nodes && !meta.IsStatusConditionTrue(st.Conditions, v1.ClusterMigrating)
 	readyMsg := fmt.Sprintf("%d of %d nodes allocated", st.AllocatedNodes, st.Nodes)
-	r.setCondition(ovc, v1.ClusterReady, ready, map[bool]string{true: "Allocated", false: "NotAllAllocated"}[ready], readyMsg)
+	r.setCondition(ovc, v1.ClusterReady, ready, map[bool]string{true: v1.ReasonAllAllocated, false: v1.ReasonNotAllAllocated}[ready], readyMsg)
 	if !meta.IsStatusConditionTrue(st.Conditions, v1.ClusterConfigValid) {
-		r.setCondition(ovc, v1.ClusterReady, false, "InvalidConfiguration", "the configuration breaks a rule: see ConfigValid")
+		r.setCondition(ovc, v1.ClusterReady, false, v1.ReasonInvalidConfig, "the configuration breaks a rule: see ConfigValid")
 	}
 	if prob == nil {
 		st.ObservedGeneration = ovc.Generation
@@ -108,17 +106,20 @@ func (r *ClusterReconciler) setConfigValid(ovc *v1.OverlayCluster, cfg *netconf.
 		for f, blocks := range stranded {
 			msg += fmt.Sprintf("%s blocks %v lie outside the configured pod CIDRs; ", f, netconf.Strings(blocks))
 		}
-		r.setCondition(ovc, v1.ClusterConfigValid, false, "PodCIDRRemovalRefused", msg+
+		r.setCondition(ovc, v1.ClusterConfigValid, false, v1.ReasonPodCIDRRemovalRefused, msg+
 			"removing or narrowing a pod CIDR that holds blocks is refused and nothing was released; restore it (B1)")
 	default:
-		r.setCondition(ovc, v1.ClusterConfigValid, true, "Valid", fmt.Sprintf("%s mode, families %v", cfg.Mode, cfg.Families))
+		r.setCondition(ovc, v1.ClusterConfigValid, true, v1.ReasonValid, fmt.Sprintf("%s mode, families %v", cfg.Mode, cfg.Families))
 	}
 }
 
 // fillAddressSpace writes the per-family usage, the effective values and the R17 rules.
-func (r *ClusterReconciler) fillAddressSpace(ovc *v1.OverlayCluster, cfg *netconf.Config, nodes []corev1.Node, waiting []string) {
+func (r *ClusterReconciler) fillAddressSpace(ctx context.Context, ovc *v1.OverlayCluster, cfg *netconf.Config, counts allocation.Counts) error {
 	st := &ovc.Status
 	st.MaxPodsPerNode = cfg.MaxPodsPerNode
+	// Agents check peers' addresses against the node network and their blocks against
+	// the pools' CIDRs and block lengths.
+	st.NodeNetworkCIDRs = netconf.Strings(cfg.VNetCIDRs)
 	st.NonMasqueradeCIDRs = netconf.Strings(cfg.NonMasqueradeCIDRs())
 	st.NetworkRules = NetworkRules(cfg)
 	st.Pools = nil
@@ -142,35 +143,31 @@ func (r *ClusterReconciler) fillAddressSpace(ovc *v1.OverlayCluster, cfg *netcon
 			exhausted = append(exhausted, string(f))
 		}
 	}
-	// Allocated nodes are those holding a claim in the first family: cheaper than reading
-	// every NNC, and the same number once things settle.
-	st.AllocatedNodes = 0
-	for i := range nodes {
-		if len(r.Alloc.ClaimsOf(string(nodes[i].UID))[cfg.Families[0]]) > 0 {
-			st.AllocatedNodes++
-		}
-	}
+	st.AllocatedNodes = int32(counts.Allocated)
 	if st.Mode == v1.ModeKubenet {
-		routes := r.routeTable(nodes)
+		routes, err := r.routeTable(ctx)
+		if err != nil {
+			return err
+		}
 		st.RouteTable = &v1.RouteTableStatus{Routes: int32(len(routes)), Limit: v1.KubenetRouteLimit, Entries: routes}
 	} else {
 		st.RouteTable = nil
 	}
 	switch {
-	case len(exhausted) > 0 && len(waiting) > 0:
-		sort.Strings(waiting)
+	case len(exhausted) > 0 && counts.Waiting > 0:
 		r.setCondition(ovc, v1.ClusterPodCIDRAvailable, false, v1.ReasonPoolExhausted, fmt.Sprintf(
 			"no free block in the %v pod CIDRs; %d node(s) wait (%s): append a CIDR to spec.additionalPodCIDRs or widen spec.podCIDRs (B1)",
-			exhausted, len(waiting), firstFew(waiting)))
+			exhausted, counts.Waiting, firstFew(counts.FirstWaiting, counts.Waiting)))
 	case len(exhausted) > 0:
 		r.setCondition(ovc, v1.ClusterPodCIDRAvailable, false, v1.ReasonPoolExhausted, fmt.Sprintf(
 			"no free block left in the %v pod CIDRs: the next node will wait (B3)", exhausted))
-	case len(waiting) > 0 && cfg.Mode == v1.ModeKubenet:
+	case counts.Waiting > 0 && cfg.Mode == v1.ModeKubenet:
 		r.setCondition(ovc, v1.ClusterPodCIDRAvailable, false, v1.ReasonRouteLimit, fmt.Sprintf(
-			"the route table holds its limit of %d routes; %d node(s) wait (R31)", v1.KubenetRouteLimit, len(waiting)))
+			"the route table holds its limit of %d routes; %d node(s) wait (R31)", v1.KubenetRouteLimit, counts.Waiting))
 	default:
-		r.setCondition(ovc, v1.ClusterPodCIDRAvailable, true, "BlocksAvailable", "every family has free blocks")
+		r.setCondition(ovc, v1.ClusterPodCIDRAvailable, true, v1.ReasonBlocksAvailable, "every family has free blocks")
 	}
+	return nil
 }
 
 // setCondition sets a condition and emits an event when it turns False.
@@ -239,9 +236,10 @@ func onlyCountsChanged(a, b *v1.OverlayClusterStatus) bool {
 	return equalClusterStatus(x, y)
 }
 
-func firstFew(names []string) string {
-	if len(names) > 5 {
-		return fmt.Sprintf("%v and %d more", names[:5], len(names)-5)
+// firstFew names the first few of total nodes.
+func firstFew(first []string, total int) string {
+	if total > len(first) {
+		return fmt.Sprintf("%v and %d more", first, total-len(first))
 	}
-	return fmt.Sprint(names)
+	return fmt.Sprint(first)
 }

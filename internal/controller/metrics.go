@@ -33,6 +33,14 @@ var (
 		Help:    "Time to give a node its blocks within one reconcile.",
 		Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 	})
+	claimsIgnored = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "overlaynet_block_claims_ignored_total",
+		Help: "BlockClaims seen whose name, family or block is malformed; they are not counted as allocations.",
+	})
+	statusRepairs = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "overlaynet_nnc_status_repairs_total",
+		Help: "NodeNetworkConfig statuses someone else changed that the controller rewrote from the claims.",
+	})
 	nodesWaiting = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "overlaynet_nodes_waiting",
 		Help: "Nodes that could not be allocated and wait for address space.",
@@ -40,5 +48,5 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(poolBlocks, allocations, allocationFailures, releases, conflicts, allocationLatency, nodesWaiting)
+	metrics.Registry.MustRegister(poolBlocks, allocations, allocationFailures, releases, conflicts, allocationLatency, nodesWaiting, claimsIgnored, statusRepairs)
 }

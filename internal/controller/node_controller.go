@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,33 +15,87 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/overlaynet/overlaynet/api/v1alpha1"
+	"github.com/overlaynet/overlaynet/internal/allocation"
 	"github.com/overlaynet/overlaynet/internal/ipam"
 	"github.com/overlaynet/overlaynet/internal/netconf"
+	"github.com/overlaynet/overlaynet/internal/nodesubnet"
 )
 
 // LabelNodeUID is set on NodeNetworkConfigs and BlockClaims: the UID of the Node they
 // belong to, for selection with kubectl.
 const LabelNodeUID = "network.overlaynet.io/node-uid"
 
+// Why claims, and why this order of writes.
+//
+// No block may ever be held by two nodes (B4): not across restarts, leader changes, two
+// managers running at once, API errors, or a Node recreated under the same name. An
+// in-memory allocator alone cannot promise that, because two processes each have one. So
+// the API server is made to enforce it: every block is claimed by creating a BlockClaim
+// whose name is derived from the block alone (allocation.ClaimName). Names are unique, so
+// of two concurrent claims for one block exactly one Create succeeds, whoever sent it —
+// the same design Kubernetes uses for Service IPs (IPAddress objects).
+//
+// The per-node write order is: NodeNetworkConfig (bound to the Node's UID), then the claim,
+// then the NNC status naming the block. A crash between any two writes leaves a state the
+// next reconcile resolves without loss or duplicate:
+//   - a claim without status: the claim carries the Node's name and UID, so it is adopted;
+//   - a status without claim cannot be written, since status follows the claim; a status
+//     naming a block the Node holds no claim for (written by someone else) is never
+//     adopted: it is overwritten from the claims;
+//   - claims whose holder matches no live Node (another UID, an empty one, or no Node of
+//     that name): released by the reconcile of that name, and by the garbage collector
+//     through the claim's ownerReference.
+//
+// Two managers may claim different blocks for one node at once. The NNC status update is a
+// compare-and-swap on its resourceVersion, so only one of the two choices is ever
+// published; the loser gets a Conflict, re-reads, adopts the published block and deletes
+// its own extra claim. A claim is deleted only after the status that names another block
+// is written, so a published block always has its claim.
+
+// Writes per node, and why still three. A node costs the NodeNetworkConfig create, the
+// claim create and the NNC status update. The status cannot ride on the create (the API
+// server drops status on create when the status subresource is on), and the claim must be
+// its own object named after the block (uniqueness by name, B4). Two ways down to two
+// writes were weighed: (a) put the allocation in the NNC's spec, written by the create
+// that follows the claim, with the loser of a race adopting the NNC it finds and releasing
+// its spare claim; (b) claims for runs of blocks, extended with a compare-and-swap so that
+// a burst of nodes shares claim writes. (a) changes what agents read and what the
+// admission policy guards, so it waits for the agent's move to the OverlayCluster status
+// for the cluster-wide facts; (b) makes every release a read-modify-write of a shared
+// object and the crash analysis above harder. Neither is done yet; the cluster-wide facts
+// (clusterPodCIDRs, nonMasqueradeCIDRs) are still copied into every NNC because today's
+// agent reads them there, and they change only with the spec, so they cost no write per
+// node event.
+
 // NodeReconciler gives every Node a NodeNetworkConfig holding its blocks (R10, R11) and
 // releases what a Node held once that Node is gone (B4).
 type NodeReconciler struct {
 	client.Client
+	// APIReader reads from the API server, bypassing the cache: used to check a published
+	// block's claim before trusting it. Nil means the cached client.
+	APIReader client.Reader
 	// Alloc is the shared view of claims and pools.
-	Alloc *Allocator
+	Alloc *allocation.State
 	// Clusters resolves the OverlayCluster into its configuration.
 	Clusters *ClusterState
+	// Recorder emits events when a status someone else wrote is repaired; may be nil.
+	Recorder events.EventRecorder
 	// subnetMu serialises NodeSubnet reservations within this process.
 	subnetMu sync.Mutex
 	// written remembers this process's last NNC write per node, so that a cache which
-	// has not caught up with it is not mistaken for the truth (expectations).
-	written sync.Map // node name -> *v1.NodeNetworkConfig
+	// has not caught up with it is not mistaken for the truth.
+	written expectations
+	// agreed remembers, per node, the fingerprint of the last status the controller
+	// wanted and found or wrote; a status that moves away from it while the wanted one
+	// stays the same was changed by someone else, and its repair is reported.
+	agreed sync.Map // node name -> string
 }
 
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
@@ -48,9 +103,51 @@ type NodeReconciler struct {
 // +kubebuilder:rbac:groups=network.overlaynet.io,resources=nodenetworkconfigs/status,verbs=update;patch
 // +kubebuilder:rbac:groups=network.overlaynet.io,resources=blockclaims,verbs=get;list;watch;create;delete
 
+// nodeScope is what one reconcile of a live Node works on; the steps below fill it in turn.
+type nodeScope struct {
+	node *corev1.Node
+	// cfg is the configuration to allocate with (nil without a usable one), prob why the
+	// newest spec cannot be used.
+	cfg  *netconf.Config
+	prob *problem
+	// nnc is the Node's NodeNetworkConfig as last written (the cache, or our own write
+	// when the cache lags); desired is the status being built.
+	nnc     *v1.NodeNetworkConfig
+	desired *v1.NodeNetworkConfigStatus
+	// ips are the Node's usable addresses per family; ipProblem says why one is missing.
+	ips       map[v1.IPFamily]netip.Addr
+	ipProblem string
+	// wait is set when the node cannot be allocated now and waits for space.
+	wait *exhaustedError
+	// done stops the remaining steps.
+	done bool
+}
+
+// nodeStep is one step of a node reconcile.
+type nodeStep func(ctx context.Context, s *nodeScope) error
+
+// steps lists a live Node's reconcile in order.
+func (r *NodeReconciler) steps() []nodeStep {
+	return []nodeStep{
+		r.releaseEarlierIncarnations, // what an earlier Node of the same name held (B4)
+		r.resolveConfig,              // the OverlayCluster's effective configuration
+		r.ensureNNC,                  // the NodeNetworkConfig bound to this Node's UID
+		r.selectNodeIPs,              // usable, unique node addresses
+		r.allocate,                   // blocks or reservations, all or nothing
+		r.fillNodeFacts,              // mode, max pods, node IPs, cluster facts
+		r.writeStatus,                // one compare-and-swap status write, if it changed
+		r.dropExtraClaims,            // spares left by a crash or a lost race
+		r.switchMode,                 // a migration reaching this node (R51, R53)
+	}
+}
+
 // Reconcile allocates for one Node.
 func (r *NodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	node := &corev1.Node{}
+	if req.Name == "" {
+		// Claims written without a node name: they match no Node.
+		return ctrl.Result{}, r.reconcileDelete(ctx, "", "")
+	}
 	if err := r.Get(ctx, req.NamespacedName, node); err != nil {
 		if !apierrors.IsNotFound(err) {
 			return ctrl.Result{}, err
@@ -62,31 +159,48 @@ func (r *NodeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.
 		// may still use them.
 		return ctrl.Result{}, nil
 	}
-	// Release whatever an earlier Node of the same name held (B4).
-	if err := r.reconcileDelete(ctx, node.Name, string(node.UID)); err != nil {
-		return ctrl.Result{}, err
+	s := &nodeScope{node: node}
+	for _, step := range r.steps() {
+		if err := step(ctx, s); err != nil || s.done {
+			return ctrl.Result{}, err
+		}
 	}
-	return r.reconcileNormal(ctx, node)
+	if s.wait != nil {
+		ctrl.LoggerFrom(ctx).V(1).Info("Node waits", "reason", s.wait.reason, "node", klog.KObj(node))
+	}
+	return ctrl.Result{}, nil // a waiting node is retried when space appears
+}
+
+func (r *NodeReconciler) releaseEarlierIncarnations(ctx context.Context, s *nodeScope) error {
+	return r.reconcileDelete(ctx, s.node.Name, string(s.node.UID))
 }
 
 // reconcileDelete releases the claims and the NNC that a Node name holds under any UID but
-// keepUID. The garbage collector does the same through ownerReferences; doing it here
-// frees blocks at once and works on clusters without one.
-func (r *NodeReconciler) reconcileDelete(ctx context.Context, name, keepUID string) error {
-	for _, c := range r.Alloc.ClaimsOfName(name, keepUID) {
+// liveUID (every one when liveUID is empty: there is no such Node). The garbage collector
+// does the same through ownerReferences; doing it here frees blocks at once, works on
+// clusters without one, and catches claims without an ownerReference.
+func (r *NodeReconciler) reconcileDelete(ctx context.Context, name, liveUID string) error {
+	for _, c := range r.Alloc.StaleClaims(name, liveUID) {
 		if err := r.deleteClaim(ctx, c); err != nil {
 			return err
 		}
+		if c.NodeUID == "" {
+			ctrl.LoggerFrom(ctx).Info("Released a block claim whose holder matches no Node", "claim", c.Name, "nodeName", name)
+		}
+	}
+	if name == "" {
+		return nil
 	}
 	nnc := &v1.NodeNetworkConfig{}
 	if err := r.Get(ctx, client.ObjectKey{Name: name}, nnc); err != nil {
 		return client.IgnoreNotFound(err)
 	}
-	if nnc.Spec.NodeUID == keepUID || !nnc.DeletionTimestamp.IsZero() {
+	if (liveUID != "" && nnc.Spec.NodeUID == liveUID) || !nnc.DeletionTimestamp.IsZero() {
 		return nil
 	}
 	ctrl.LoggerFrom(ctx).V(1).Info("Deleting the NodeNetworkConfig of a Node that is gone", "staleUID", nnc.Spec.NodeUID)
-	r.written.Delete(name)
+	r.written.forget(name)
+	r.agreed.Delete(name)
 	err := r.Delete(ctx, nnc, client.Preconditions{UID: &nnc.UID})
 	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
 		return nil
@@ -94,7 +208,7 @@ func (r *NodeReconciler) reconcileDelete(ctx context.Context, name, keepUID stri
 	return err
 }
 
-func (r *NodeReconciler) deleteClaim(ctx context.Context, c ClaimRef) error {
+func (r *NodeReconciler) deleteClaim(ctx context.Context, c allocation.ClaimRef) error {
 	claim := &v1.BlockClaim{ObjectMeta: metav1.ObjectMeta{Name: c.Name}}
 	// Preconditions are on the claim's own UID, unknown here; the holder is checked by
 	// reading it, since a block may have been claimed again by another Node meanwhile.
@@ -119,109 +233,46 @@ func (r *NodeReconciler) deleteClaim(ctx context.Context, c ClaimRef) error {
 	return nil
 }
 
-func (r *NodeReconciler) reconcileNormal(ctx context.Context, node *corev1.Node) (ctrl.Result, error) {
-	log := ctrl.LoggerFrom(ctx)
-	cfg, problem, err := r.Clusters.Current(ctx)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	mode := v1.NetworkMode("")
-	if cfg != nil {
-		mode = cfg.Mode
-	}
-	nnc, err := r.ensureNNC(ctx, node, mode)
-	if err != nil || nnc == nil {
-		return ctrl.Result{}, err
-	}
-	desired := nnc.Status.DeepCopy()
-	var waitErr error
-	switch {
-	case cfg == nil:
-		setAllocated(desired, metav1.ConditionFalse, problem.reason, problem.message)
-	case problem != nil:
-		// The newest spec breaks a rule. Nodes that hold blocks keep them (nothing
-		// already allocated is lost); nodes without wait for a valid spec.
-		if !meta.IsStatusConditionTrue(nnc.Status.Conditions, v1.NodeAllocated) {
-			setAllocated(desired, metav1.ConditionFalse, problem.reason, problem.message)
-		}
-	case cfg.Mode == v1.ModeNodeSubnet:
-		waitErr = r.reserveAddresses(ctx, node, cfg, desired)
-	default:
-		start := time.Now()
-		waitErr = r.allocateBlocks(ctx, node, nnc, cfg, desired)
-		if waitErr == nil {
-			allocationLatency.Observe(time.Since(start).Seconds())
-		}
-	}
-	if cfg != nil {
-		fillNodeFacts(desired, node, cfg)
-	}
-	if err := r.writeStatus(ctx, nnc, desired); err != nil {
-		return ctrl.Result{}, err
-	}
-	if err := r.dropExtraClaims(ctx, node, desired); err != nil {
-		return ctrl.Result{}, err
-	}
-	if err := r.switchMode(ctx, nnc, cfg, problem, desired); err != nil {
-		return ctrl.Result{}, err
-	}
-	var exhausted *exhaustedError
-	if errors.As(waitErr, &exhausted) {
-		log.V(1).Info("Node waits for pod address space", "reason", exhausted.reason, "node", klog.KObj(node))
-		return ctrl.Result{}, nil // retried when space appears (claim released, CIDR added)
-	}
-	return ctrl.Result{}, waitErr
+func (r *NodeReconciler) resolveConfig(ctx context.Context, s *nodeScope) error {
+	var err error
+	s.cfg, s.prob, err = r.Clusters.Current(ctx)
+	return err
 }
 
-// switchMode moves an allocated node to the configuration's mode (a migration reaching it,
-// R51, R53). The spec change bumps the NNC's generation, which the agent's Programmed
-// condition then has to catch up with.
-func (r *NodeReconciler) switchMode(ctx context.Context, nnc *v1.NodeNetworkConfig, cfg *netconf.Config, prob *problem, st *v1.NodeNetworkConfigStatus) error {
-	if cfg == nil || prob != nil || nnc.Spec.Mode == cfg.Mode || !meta.IsStatusConditionTrue(st.Conditions, v1.NodeAllocated) {
-		return nil
-	}
-	latest := nnc.DeepCopy()
-	if w, ok := r.written.Load(nnc.Name); ok {
-		latest = w.(*v1.NodeNetworkConfig).DeepCopy()
-	}
-	base := latest.DeepCopy()
-	latest.Spec.Mode = cfg.Mode
-	if err := r.Patch(ctx, latest, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
-		r.written.Delete(nnc.Name)
-		return fmt.Errorf("moving NodeNetworkConfig %s to %s mode: %w", nnc.Name, cfg.Mode, err)
-	}
-	r.written.Store(nnc.Name, latest)
-	ctrl.LoggerFrom(ctx).Info("Node moved to the new network mode", "mode", cfg.Mode)
-	return nil
-}
-
-// ensureNNC returns the Node's NodeNetworkConfig, creating it bound to the Node's UID. It
-// returns nil when an NNC of an earlier Node is still being removed.
-func (r *NodeReconciler) ensureNNC(ctx context.Context, node *corev1.Node, mode v1.NetworkMode) (*v1.NodeNetworkConfig, error) {
+// ensureNNC finds the Node's NodeNetworkConfig, creating it bound to the Node's UID. It
+// stops the reconcile while an NNC of an earlier Node is still being removed.
+func (r *NodeReconciler) ensureNNC(ctx context.Context, s *nodeScope) error {
+	node := s.node
 	nnc := &v1.NodeNetworkConfig{}
 	err := r.Get(ctx, client.ObjectKey{Name: node.Name}, nnc)
 	if err != nil && !apierrors.IsNotFound(err) {
-		return nil, err
+		return err
 	}
-	if last, ok := r.written.Load(node.Name); ok {
-		w := last.(*v1.NodeNetworkConfig)
+	if w := r.written.latest(node.Name); w != nil {
 		switch {
 		case apierrors.IsNotFound(err):
-			nnc, err = w.DeepCopy(), nil // created by us, not in the cache yet
+			nnc, err = w, nil // created by us, not in the cache yet
 		case nnc.UID != w.UID || nnc.ResourceVersion == w.ResourceVersion:
-			r.written.Delete(node.Name) // replaced, or the cache caught up
+			r.written.forget(node.Name) // replaced, or the cache caught up
 		case !statusEqual(&nnc.Status, &w.Status):
-			// The cache still shows what our last write replaced. Resource versions are
-			// opaque, so staleness is judged by content; if someone else wrote after us,
-			// the compare-and-swap below fails and we re-read.
-			nnc = w.DeepCopy()
+			// The cache still shows what our last write replaced: the watch event of our
+			// write has not been handled yet (the handler forgets the expectation when it
+			// is). If someone else wrote after us, the compare-and-swap below fails, or
+			// the event of their write brings us back once ours is seen.
+			nnc = w
 		}
 	}
 	if err == nil {
 		if nnc.Spec.NodeUID != string(node.UID) {
-			return nil, nil // reconcileDelete removes it; its delete event brings us back
+			s.done = true // reconcileDelete removes it; its delete event brings us back
+			return nil
 		}
-		return nnc, nil
+		s.nnc, s.desired = nnc, nnc.Status.DeepCopy()
+		return nil
+	}
+	mode := v1.NetworkMode("")
+	if s.cfg != nil {
+		mode = s.cfg.Mode
 	}
 	nnc = &v1.NodeNetworkConfig{
 		ObjectMeta: metav1.ObjectMeta{
@@ -235,31 +286,100 @@ func (r *NodeReconciler) ensureNNC(ctx context.Context, node *corev1.Node, mode 
 		Spec: v1.NodeNetworkConfigSpec{NodeUID: string(node.UID), Mode: mode},
 	}
 	if err := r.Create(ctx, nnc); err != nil {
-		return nil, fmt.Errorf("creating NodeNetworkConfig %s: %w", node.Name, err)
+		return fmt.Errorf("creating NodeNetworkConfig %s: %w", node.Name, err)
 	}
-	r.written.Store(node.Name, nnc.DeepCopy())
-	return nnc, nil
+	r.written.store(nnc)
+	s.nnc, s.desired = nnc, nnc.Status.DeepCopy()
+	return nil
+}
+
+// selectNodeIPs picks the Node's usable address of every family its mode needs.
+func (r *NodeReconciler) selectNodeIPs(ctx context.Context, s *nodeScope) error {
+	if s.cfg == nil {
+		return nil
+	}
+	families := s.cfg.Families
+	if s.cfg.Mode == v1.ModeNodeSubnet {
+		families = families[:1] // NodeSubnet pods are IPv4 only
+	}
+	var err error
+	s.ips, s.ipProblem, err = usableNodeIPs(ctx, r.Client, s.node, s.cfg.VNetCIDRs, families)
+	return err
+}
+
+// allocate gives the node its blocks (Overlay, Kubenet) or reservations (NodeSubnet), or
+// says why it waits. A node that holds blocks keeps them whatever happens to the
+// configuration; what it publishes is always backed by its own claims.
+func (r *NodeReconciler) allocate(ctx context.Context, s *nodeScope) error {
+	var err error
+	switch {
+	case s.cfg == nil || s.prob != nil:
+		// No configuration, or the newest spec breaks a rule: nothing new is allocated.
+		// Nodes that hold blocks keep them; the others wait for a valid spec.
+		r.keepClaimed(s)
+		if !meta.IsStatusConditionTrue(s.nnc.Status.Conditions, v1.NodeAllocated) || len(s.desired.PodCIDRs)+len(s.desired.ReservedIPs) == 0 {
+			err = r.waitFor(s, &exhaustedError{s.prob.reason, s.prob.message})
+		}
+	case s.ipProblem != "":
+		r.keepClaimed(s)
+		err = r.waitFor(s, &exhaustedError{v1.ReasonNoNodeIP, s.ipProblem})
+	case s.cfg.Mode == v1.ModeNodeSubnet:
+		err = r.reserveAddresses(ctx, s)
+	default:
+		start := time.Now()
+		err = r.allocateBlocks(ctx, s)
+		if err == nil && s.wait == nil {
+			allocationLatency.Observe(time.Since(start).Seconds())
+		}
+	}
+	return err
+}
+
+// keepClaimed reduces the published blocks and reservations to those the Node's claims
+// back: a status naming anything else was not written by a controller.
+func (r *NodeReconciler) keepClaimed(s *nodeScope) {
+	held := r.Alloc.ClaimsOf(s.node.Name, string(s.node.UID))
+	var blocks []string
+	var addrs []netip.Addr
+	for _, f := range []v1.IPFamily{v1.IPv4, v1.IPv6} {
+		for _, b := range held[f] {
+			if b.Bits() == b.Addr().BitLen() {
+				addrs = append(addrs, b.Addr())
+			} else if slices.Contains(s.desired.PodCIDRs, b.String()) {
+				blocks = append(blocks, b.String())
+			}
+		}
+	}
+	s.desired.PodCIDRs = blocks
+	s.desired.ReservedIPs = nil
+	if len(addrs) > 0 {
+		s.desired.ReservedIPs = nodesubnet.Compact(addrs)
+	} else {
+		s.desired.NodeSubnet = ""
+	}
 }
 
 type exhaustedError struct{ reason, message string }
 
 func (e *exhaustedError) Error() string { return e.message }
 
-// waitFor records that a node waits for space and says why in its Allocated condition.
-func (r *NodeReconciler) waitFor(node *corev1.Node, desired *v1.NodeNetworkConfigStatus, ex *exhaustedError) error {
+// waitFor records that a node waits and says why in its Allocated condition.
+func (r *NodeReconciler) waitFor(s *nodeScope, ex *exhaustedError) error {
 	allocationFailures.WithLabelValues(ex.reason).Inc()
-	r.Alloc.Wait(node.Name)
-	setAllocated(desired, metav1.ConditionFalse, ex.reason, ex.message)
-	return ex
+	r.Alloc.Wait(s.node.Name)
+	setAllocated(s.desired, metav1.ConditionFalse, ex.reason, ex.message)
+	s.wait = ex
+	return nil
 }
 
 // allocateBlocks makes desired hold one claimed block per family, all or nothing.
-func (r *NodeReconciler) allocateBlocks(ctx context.Context, node *corev1.Node, nnc *v1.NodeNetworkConfig, cfg *netconf.Config, desired *v1.NodeNetworkConfigStatus) error {
+func (r *NodeReconciler) allocateBlocks(ctx context.Context, s *nodeScope) error {
+	node, cfg := s.node, s.cfg
 	uid := string(node.UID)
-	held := r.Alloc.ClaimsOf(uid)
+	held := r.Alloc.ClaimsOf(node.Name, uid)
 	published := map[v1.IPFamily]netip.Prefix{}
-	for _, s := range nnc.Status.PodCIDRs {
-		if p, err := netip.ParsePrefix(s); err == nil {
+	for _, str := range s.nnc.Status.PodCIDRs {
+		if p, err := netip.ParsePrefix(str); err == nil {
 			published[netconf.FamilyOf(p.Addr())] = p
 		}
 	}
@@ -286,36 +406,35 @@ func (r *NodeReconciler) allocateBlocks(ctx context.Context, node *corev1.Node, 
 		if err := r.releaseClaims(ctx, uid, fresh); err != nil {
 			return err
 		}
-		if len(published) == 0 {
-			desired.PodCIDRs = nil
-		}
-		return r.waitFor(node, desired, ex)
+		r.keepClaimed(s)
+		return r.waitFor(s, ex)
 	}
 	r.Alloc.Unwait(node.Name)
-	desired.ReservedIPs = nil // node-subnet reservations end with the Overlay block (R50)
-	desired.NodeSubnet = ""
-	desired.PodCIDRs = make([]string, len(blocks))
+	s.desired.ReservedIPs = nil // node-subnet reservations end with the Overlay block (R50)
+	s.desired.NodeSubnet = ""
+	s.desired.PodCIDRs = make([]string, len(blocks))
 	for i, b := range blocks {
-		desired.PodCIDRs[i] = b.String()
+		s.desired.PodCIDRs[i] = b.String()
 	}
 	for _, b := range fresh {
 		allocations.WithLabelValues(string(netconf.FamilyOf(b.Addr()))).Inc()
 	}
-	setAllocated(desired, metav1.ConditionTrue, v1.ReasonAllocated, fmt.Sprintf("holds %v", desired.PodCIDRs))
+	setAllocated(s.desired, metav1.ConditionTrue, v1.ReasonAllocated, fmt.Sprintf("holds %v", s.desired.PodCIDRs))
 	return nil
 }
 
-// blockFor picks the Node's block of one family: the published one while it is still
-// claimed for this Node, else one it already claims (a crash left it unpublished), else a
-// new claim. isNew reports a new claim.
+// blockFor picks the Node's block of one family: the published one while this Node holds
+// its claim, else one it already claims (a crash left it unpublished), else a new claim.
+// isNew reports a new claim.
 func (r *NodeReconciler) blockFor(ctx context.Context, node *corev1.Node, cfg *netconf.Config, f v1.IPFamily, published netip.Prefix, held []netip.Prefix) (block netip.Prefix, isNew bool, err error) {
 	if published.IsValid() {
 		if slices.Contains(held, published) {
 			return published, false, nil
 		}
-		// Published but not in our view of the claims: the cache may lag, or the claim
-		// is gone. Claiming it again settles which.
-		ok, err := r.reclaim(ctx, node, f, published)
+		// Published but not in our view of the claims: the cache may lag behind a claim
+		// written by another manager. The API server says whether this Node holds it; a
+		// block it does not hold is never adopted.
+		ok, err := r.holds(ctx, node, published)
 		if err != nil || ok {
 			return published, false, err
 		}
@@ -333,6 +452,26 @@ func (r *NodeReconciler) blockFor(ctx context.Context, node *corev1.Node, cfg *n
 	return block, err == nil, err
 }
 
+// holds reports whether the API server has a well-formed claim of block for this Node
+// (name and UID) that the pools accept.
+func (r *NodeReconciler) holds(ctx context.Context, node *corev1.Node, block netip.Prefix) (bool, error) {
+	if !r.Alloc.Valid(netconf.FamilyOf(block.Addr()), block) {
+		return false, nil
+	}
+	reader := r.APIReader
+	if reader == nil {
+		reader = r.Client
+	}
+	live := &v1.BlockClaim{}
+	if err := reader.Get(ctx, client.ObjectKey{Name: allocation.ClaimName(block)}, live); err != nil {
+		return false, client.IgnoreNotFound(err)
+	}
+	if live.Spec.NodeName != node.Name || live.Spec.NodeUID != string(node.UID) {
+		return false, nil
+	}
+	return r.Alloc.ObserveClaim(live) == nil, nil
+}
+
 // claim reserves the lowest free block and makes it ours on the API server. A block the
 // API server says is taken is marked so and the next one is tried.
 func (r *NodeReconciler) claim(ctx context.Context, node *corev1.Node, cfg *netconf.Config, f v1.IPFamily, limit int) (netip.Prefix, error) {
@@ -343,7 +482,7 @@ func (r *NodeReconciler) claim(ctx context.Context, node *corev1.Node, cfg *netc
 				"no free /%d block left in the %s pod CIDRs %v; append a CIDR to spec.additionalPodCIDRs or widen spec.podCIDRs (B1)",
 				cfg.BlockBits[f], f, netconf.Strings(cfg.PoolCIDRs(f)))}
 		}
-		if errors.Is(err, ErrLimit) {
+		if errors.Is(err, allocation.ErrLimit) {
 			return netip.Prefix{}, &exhaustedError{v1.ReasonRouteLimit, fmt.Sprintf(
 				"the Kubenet route table holds its limit of %d routes, one per node (R31)", limit)}
 		}
@@ -354,46 +493,23 @@ func (r *NodeReconciler) claim(ctx context.Context, node *corev1.Node, cfg *netc
 		err = r.Create(ctx, c)
 		switch {
 		case err == nil:
-			r.Alloc.ObserveClaim(c)
+			_ = r.Alloc.ObserveClaim(c)
 			return block, nil
 		case apierrors.IsAlreadyExists(err):
-			r.Alloc.MarkTaken(f, block)
+			r.Alloc.MarkTaken(block)
 			conflicts.Inc()
 		default:
-			r.Alloc.Unreserve(f, block)
+			r.Alloc.Unreserve(block)
 			return netip.Prefix{}, fmt.Errorf("claiming block %s for node %q: %w", block, node.Name, err)
 		}
 	}
-}
-
-// reclaim makes sure a published block is still claimed for this Node. It reports false
-// when the block now belongs to someone else, and the node must get another.
-func (r *NodeReconciler) reclaim(ctx context.Context, node *corev1.Node, f v1.IPFamily, block netip.Prefix) (bool, error) {
-	if !r.Alloc.Valid(f, block) {
-		return false, nil
-	}
-	c := newClaim(node, f, block)
-	err := r.Create(ctx, c)
-	if err == nil {
-		r.Alloc.ObserveClaim(c)
-		return true, nil
-	}
-	if !apierrors.IsAlreadyExists(err) {
-		return false, err
-	}
-	live := &v1.BlockClaim{}
-	if err := r.Get(ctx, client.ObjectKey{Name: c.Name}, live); err != nil {
-		return false, client.IgnoreNotFound(err)
-	}
-	r.Alloc.ObserveClaim(live)
-	return live.Spec.NodeUID == string(node.UID), nil
 }
 
 // releaseClaims deletes the claims of the given blocks (or /32 addresses) held by the Node
 // incarnation uid: what an all-or-nothing allocation claimed before it fell short.
 func (r *NodeReconciler) releaseClaims(ctx context.Context, uid string, blocks []netip.Prefix) error {
 	for _, b := range blocks {
-		if err := r.deleteClaim(ctx, ClaimRef{Name: ClaimName(b), NodeUID: uid}); err != nil {
+		if err := r.deleteClaim(ctx, allocation.ClaimRef{Name: allocation.ClaimName(b), NodeUID: uid}); err != nil {
 			return err
 		}
 	}
@@ -403,7 +519,7 @@ func (r *NodeReconciler) releaseClaims(ctx context.Context, uid string, blocks [
 func newClaim(node *corev1.Node, f v1.IPFamily, block netip.Prefix) *v1.BlockClaim {
 	return &v1.BlockClaim{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:   ClaimName(block),
+			Name:   allocation.ClaimName(block),
 			Labels: map[string]string{LabelNodeUID: string(node.UID)},
 			OwnerReferences: []metav1.OwnerReference{{
 				APIVersion: "v1", Kind: "Node", Name: node.Name, UID: node.UID,
@@ -416,11 +532,12 @@ func newClaim(node *corev1.Node, f v1.IPFamily, block netip.Prefix) *v1.BlockCla
 
 // dropExtraClaims deletes the claims of this Node that its published status does not name:
 // left by a crash, or by a second manager that lost the status race.
-func (r *NodeReconciler) dropExtraClaims(ctx context.Context, node *corev1.Node, st *v1.NodeNetworkConfigStatus) error {
+func (r *NodeReconciler) dropExtraClaims(ctx context.Context, s *nodeScope) error {
+	st := s.desired
 	if !meta.IsStatusConditionTrue(st.Conditions, v1.NodeAllocated) {
 		return nil
 	}
-	for f, blocks := range r.Alloc.ClaimsOf(string(node.UID)) {
+	for f, blocks := range r.Alloc.ClaimsOf(s.node.Name, string(s.node.UID)) {
 		for _, b := range blocks {
 			reservation := b.Bits() == b.Addr().BitLen()
 			if st.Mode == v1.ModeNodeSubnet && reservation {
@@ -428,7 +545,7 @@ func (r *NodeReconciler) dropExtraClaims(ctx context.Context, node *corev1.Node,
 			}
 			if !slices.Contains(st.PodCIDRs, b.String()) {
 				ctrl.LoggerFrom(ctx).V(1).Info("Releasing an extra block claim", "block", b, "family", f)
-				if err := r.deleteClaim(ctx, ClaimRef{Name: ClaimName(b), NodeUID: string(node.UID)}); err != nil {
+				if err := r.deleteClaim(ctx, allocation.ClaimRef{Name: allocation.ClaimName(b), NodeUID: string(s.node.UID)}); err != nil {
 					return err
 				}
 			}
@@ -437,31 +554,46 @@ func (r *NodeReconciler) dropExtraClaims(ctx context.Context, node *corev1.Node,
 	return nil
 }
 
+// switchMode moves an allocated node to the configuration's mode (a migration reaching it,
+// R51, R53). The spec change bumps the NNC's generation, which the agent's Programmed
+// condition then has to catch up with.
+func (r *NodeReconciler) switchMode(ctx context.Context, s *nodeScope) error {
+	cfg := s.cfg
+	if cfg == nil || s.prob != nil || s.nnc.Spec.Mode == cfg.Mode || !meta.IsStatusConditionTrue(s.desired.Conditions, v1.NodeAllocated) {
+		return nil
+	}
+	latest := s.nnc.DeepCopy()
+	if w := r.written.latest(s.nnc.Name); w != nil {
+		latest = w
+	}
+	base := latest.DeepCopy()
+	latest.Spec.Mode = cfg.Mode
+	if err := r.Patch(ctx, latest, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+		r.written.forget(s.nnc.Name)
+		return fmt.Errorf("moving NodeNetworkConfig %s to %s mode: %w", s.nnc.Name, cfg.Mode, err)
+	}
+	r.written.store(latest)
+	ctrl.LoggerFrom(ctx).Info("Node moved to the new network mode", "mode", cfg.Mode)
+	return nil
+}
+
 // fillNodeFacts writes what the node agent needs besides the blocks.
-func fillNodeFacts(st *v1.NodeNetworkConfigStatus, node *corev1.Node, cfg *netconf.Config) {
+func (r *NodeReconciler) fillNodeFacts(_ context.Context, s *nodeScope) error {
+	cfg, st := s.cfg, s.desired
+	if cfg == nil {
+		return nil
+	}
 	st.Mode = cfg.Mode
-	st.MaxPods = cfg.MaxPodsFor(node.Labels)
+	st.MaxPods = cfg.MaxPodsFor(s.node.Labels)
 	st.ClusterPodCIDRs = netconf.Strings(cfg.ClusterPodCIDRs())
 	st.NonMasqueradeCIDRs = netconf.Strings(cfg.NonMasqueradeCIDRs())
 	st.NodeIPs = nil
 	for _, f := range cfg.Families {
-		if ip := nodeIP(node, f); ip.IsValid() {
+		if ip, ok := s.ips[f]; ok {
 			st.NodeIPs = append(st.NodeIPs, ip.String())
 		}
 	}
-}
-
-// nodeIP returns the Node's first InternalIP of a family.
-func nodeIP(node *corev1.Node, f v1.IPFamily) netip.Addr {
-	for _, a := range node.Status.Addresses {
-		if a.Type != corev1.NodeInternalIP {
-			continue
-		}
-		if ip, err := netip.ParseAddr(a.Address); err == nil && netconf.FamilyOf(ip) == f {
-			return ip.Unmap()
-		}
-	}
-	return netip.Addr{}
+	return nil
 }
 
 func setAllocated(st *v1.NodeNetworkConfigStatus, status metav1.ConditionStatus, reason, msg string) {
@@ -470,37 +602,135 @@ func setAllocated(st *v1.NodeNetworkConfigStatus, status metav1.ConditionStatus,
 
 // writeStatus publishes desired when it differs from what is there. The update carries the
 // resourceVersion read, so it is a compare-and-swap: of two managers deciding at once, one
-// wins and the other re-reads (B4).
-func (r *NodeReconciler) writeStatus(ctx context.Context, nnc *v1.NodeNetworkConfig, desired *v1.NodeNetworkConfigStatus) error {
+// wins and the other re-reads (B4). A status that someone else moved away from what the
+// controller wants is repaired here, and the repair is reported with an event.
+func (r *NodeReconciler) writeStatus(ctx context.Context, s *nodeScope) error {
+	nnc, desired := s.nnc, s.desired
+	want := fingerprint(desired)
 	if statusEqual(&nnc.Status, desired) {
+		r.agreed.Store(nnc.Name, want)
 		return nil
 	}
+	tampered := r.tampering(nnc, desired, want)
 	next := nnc.DeepCopy()
 	next.Status = *desired
 	if err := r.Status().Update(ctx, next); err != nil {
-		r.written.Delete(nnc.Name) // re-read from the cache on the retry
+		r.written.forget(nnc.Name) // re-read from the cache on the retry
 		return fmt.Errorf("writing NodeNetworkConfig %s status: %w", nnc.Name, err)
 	}
-	r.written.Store(nnc.Name, next)
+	r.written.store(next)
+	r.agreed.Store(nnc.Name, want)
+	if tampered != "" {
+		statusRepairs.Inc()
+		ctrl.LoggerFrom(ctx).Info("Repaired a NodeNetworkConfig status written by someone else", "fields", tampered)
+		if r.Recorder != nil {
+			r.Recorder.Eventf(next, nil, corev1.EventTypeWarning, v1.ReasonStatusRepaired, "Repair",
+				"status fields %s did not match the node's block claims and the OverlayCluster; rewrote them", tampered)
+		}
+	}
 	return nil
+}
+
+// tampering names the fields of a status that someone else changed: fields that moved
+// away from what the controller last agreed with while what it wants stayed the same, and
+// blocks published without this Node's claim.
+func (r *NodeReconciler) tampering(nnc *v1.NodeNetworkConfig, desired *v1.NodeNetworkConfigStatus, want string) string {
+	prev, known := r.agreed.Load(nnc.Name)
+	unclaimed := false
+	for _, b := range nnc.Status.PodCIDRs {
+		if !slices.Contains(desired.PodCIDRs, b) {
+			unclaimed = true
+		}
+	}
+	if !(known && prev.(string) == want) && !unclaimed {
+		return ""
+	}
+	return strings.Join(diffFields(&nnc.Status, desired), ", ")
+}
+
+// diffFields names the status fields the controller owns that differ.
+func diffFields(a, b *v1.NodeNetworkConfigStatus) []string {
+	var out []string
+	add := func(name string, differ bool) {
+		if differ {
+			out = append(out, name)
+		}
+	}
+	add("mode", a.Mode != b.Mode)
+	add("podCIDRs", !slices.Equal(a.PodCIDRs, b.PodCIDRs))
+	add("reservedIPs", !slices.Equal(a.ReservedIPs, b.ReservedIPs))
+	add("nodeSubnet", a.NodeSubnet != b.NodeSubnet)
+	add("nodeIPs", !slices.Equal(a.NodeIPs, b.NodeIPs))
+	add("maxPods", a.MaxPods != b.MaxPods)
+	add("clusterPodCIDRs", !slices.Equal(a.ClusterPodCIDRs, b.ClusterPodCIDRs))
+	add("nonMasqueradeCIDRs", !slices.Equal(a.NonMasqueradeCIDRs, b.NonMasqueradeCIDRs))
+	ca, cb := meta.FindStatusCondition(a.Conditions, v1.NodeAllocated), meta.FindStatusCondition(b.Conditions, v1.NodeAllocated)
+	add("conditions[Allocated]", (ca == nil) != (cb == nil) || (ca != nil && (ca.Status != cb.Status || ca.Reason != cb.Reason || ca.Message != cb.Message)))
+	return out
+}
+
+// fingerprint renders the fields the controller owns, for comparisons over time.
+func fingerprint(st *v1.NodeNetworkConfigStatus) string {
+	c := meta.FindStatusCondition(st.Conditions, v1.NodeAllocated)
+	cond := ""
+	if c != nil {
+		cond = string(c.Status) + "/" + c.Reason + "/" + c.Message
+	}
+	return fmt.Sprintf("%s|%v|%v|%s|%v|%d|%v|%v|%s", st.Mode, st.PodCIDRs, st.ReservedIPs, st.NodeSubnet, st.NodeIPs,
+		st.MaxPods, st.ClusterPodCIDRs, st.NonMasqueradeCIDRs, cond)
 }
 
 // statusEqual compares two statuses, ignoring condition timestamps and the agent's
 // condition.
 func statusEqual(a, b *v1.NodeNetworkConfigStatus) bool {
-	if a.Mode != b.Mode || a.MaxPods != b.MaxPods || !slices.Equal(a.PodCIDRs, b.PodCIDRs) ||
-		!slices.Equal(a.ReservedIPs, b.ReservedIPs) || a.NodeSubnet != b.NodeSubnet || !slices.Equal(a.NodeIPs, b.NodeIPs) ||
-		!slices.Equal(a.ClusterPodCIDRs, b.ClusterPodCIDRs) || !slices.Equal(a.NonMasqueradeCIDRs, b.NonMasqueradeCIDRs) {
-		return false
-	}
-	ca, cb := meta.FindStatusCondition(a.Conditions, v1.NodeAllocated), meta.FindStatusCondition(b.Conditions, v1.NodeAllocated)
-	if ca == nil || cb == nil {
-		return ca == cb
-	}
-	return ca.Status == cb.Status && ca.Reason == cb.Reason && ca.Message == cb.Message
+	return len(diffFields(a, b)) == 0
 }
 
 // nodeKey is a convenience for mapping functions.
 func nodeKey(name string) ctrl.Request {
 	return ctrl.Request{NamespacedName: types.NamespacedName{Name: name}}
+}
+
+// expectations remembers this process's last write of each NodeNetworkConfig until the
+// cache shows it ("read your own writes"). The NNC event handler calls seen for every
+// object it receives; an expectation older than expectationTTL is dropped, so a lost watch
+// event cannot pin a stale view.
+type expectations struct {
+	m sync.Map // node name -> expectation
+}
+
+type expectation struct {
+	nnc *v1.NodeNetworkConfig
+	at  time.Time
+}
+
+const expectationTTL = 30 * time.Second
+
+func (e *expectations) store(nnc *v1.NodeNetworkConfig) {
+	e.m.Store(nnc.Name, expectation{nnc: nnc.DeepCopy(), at: time.Now()})
+}
+
+func (e *expectations) forget(name string) { e.m.Delete(name) }
+
+// latest returns a copy of the last write not yet seen in the cache, or nil.
+func (e *expectations) latest(name string) *v1.NodeNetworkConfig {
+	v, ok := e.m.Load(name)
+	if !ok {
+		return nil
+	}
+	x := v.(expectation)
+	if time.Since(x.at) > expectationTTL {
+		e.m.CompareAndDelete(name, v)
+		return nil
+	}
+	return x.nnc.DeepCopy()
+}
+
+// seen forgets the expectation of name once the cache delivers that write.
+func (e *expectations) seen(nnc *v1.NodeNetworkConfig) {
+	if v, ok := e.m.Load(nnc.Name); ok {
+		if x := v.(expectation); x.nnc.UID != nnc.UID || x.nnc.ResourceVersion == nnc.ResourceVersion {
+			e.m.CompareAndDelete(nnc.Name, v)
+		}
+	}
 }

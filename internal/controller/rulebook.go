@@ -23,8 +23,8 @@ func Rulebook(cfg *rest.Config, nodes client.Reader) (Validator, error) {
 	if err != nil {
 		return nil, err
 	}
-	return func(ctx context.Context, ovc *v1.OverlayCluster) []string {
-		facts := validation.ClusterFacts{CurrentMode: ovc.Status.Mode}
+	return func(ctx context.Context, ovc *v1.OverlayCluster, currentMode v1.NetworkMode) []string {
+		facts := validation.ClusterFacts{CurrentMode: currentMode}
 		if v, err := dc.ServerVersion(); err == nil {
 			facts.KubernetesVersion = v.GitVersion
 		}

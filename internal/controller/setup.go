@@ -1,13 +1,17 @@
 // Package controller holds the overlaynet reconcilers: read, decide with the pure packages
-// (internal/ipam, internal/netconf, internal/validation), write, report.
+// (internal/allocation, internal/ipam, internal/netconf, internal/validation), write,
+// report.
 package controller
 
 import (
 	"context"
 	"maps"
 	"slices"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -19,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	v1 "github.com/overlaynet/overlaynet/api/v1alpha1"
+	"github.com/overlaynet/overlaynet/internal/allocation"
 )
 
 // DefaultWorkers is the default number of concurrent node reconciles. Allocation is
@@ -46,11 +51,19 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		}
 		opts.Validate = rules
 	}
-	alloc := NewAllocator()
-	state := &ClusterState{Reader: mgr.GetClient(), Alloc: alloc, Validate: opts.Validate}
-	nodes := &NodeReconciler{Client: mgr.GetClient(), Alloc: alloc, Clusters: state}
-	cluster := &ClusterReconciler{Client: mgr.GetClient(), Alloc: alloc, Clusters: state,
-		Recorder: mgr.GetEventRecorder("overlaynet-controller")}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &corev1.Node{}, indexNodeIP, internalIPs); err != nil {
+		return err
+	}
+	recorder := mgr.GetEventRecorder("overlaynet-controller")
+	alloc := allocation.New()
+	log := mgr.GetLogger().WithName("allocation")
+	ignored := func(err error) {
+		claimsIgnored.Inc()
+		log.Info("Ignoring a malformed block claim", "error", err.Error())
+	}
+	state := &ClusterState{Reader: mgr.GetClient(), Alloc: alloc, Validate: opts.Validate, OnIgnoredClaim: ignored}
+	nodes := &NodeReconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Alloc: alloc, Clusters: state, Recorder: recorder}
+	cluster := &ClusterReconciler{Client: mgr.GetClient(), Alloc: alloc, Clusters: state, Recorder: recorder}
 
 	allNodes := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
 		list := &corev1.NodeList{}
@@ -63,15 +76,13 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		}
 		return reqs
 	})
-	sameName := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
-		return []reconcile.Request{nodeKey(o.GetName())}
-	})
 
 	err := ctrl.NewControllerManagedBy(mgr).
 		Named("node").
 		For(&corev1.Node{}, builder.WithPredicates(nodeChanged())).
-		Watches(&v1.NodeNetworkConfig{}, sameName).
-		Watches(&v1.BlockClaim{}, &claimHandler{alloc: alloc}).
+		Watches(&corev1.Node{}, &sharedAddressHandler{reader: mgr.GetClient()}).
+		Watches(&v1.NodeNetworkConfig{}, &nncHandler{written: &nodes.written}).
+		Watches(&v1.BlockClaim{}, &claimHandler{alloc: alloc, ignored: ignored, recorder: recorder}).
 		Watches(&v1.OverlayCluster{}, allNodes, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: opts.Workers}).
 		Complete(nodes)
@@ -79,18 +90,15 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		return err
 	}
 
-	toCluster := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
-		return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: v1.ClusterName}}}
-	})
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("overlaycluster").
 		For(&v1.OverlayCluster{}).
-		Watches(&corev1.Node{}, toCluster, builder.WithPredicates(predicate.Funcs{
+		Watches(&corev1.Node{}, &countingHandler{alloc: alloc}, builder.WithPredicates(predicate.Funcs{
 			UpdateFunc: func(event.UpdateEvent) bool { return false },
 		})).
-		Watches(&v1.BlockClaim{}, toCluster).
-		// Agents reporting Programmed complete a migration.
-		Watches(&v1.NodeNetworkConfig{}, toCluster).
+		Watches(&v1.BlockClaim{}, &countingHandler{alloc: alloc}).
+		// Allocations, and agents reporting Programmed, which completes a migration.
+		Watches(&v1.NodeNetworkConfig{}, &countingHandler{alloc: alloc}).
 		Complete(cluster)
 }
 
@@ -106,24 +114,122 @@ func nodeChanged() predicate.Predicate {
 	}
 }
 
-// claimHandler keeps the allocator's view of the claims current and wakes the nodes a
-// claim concerns: its holder (to adopt or release it), and on release every node waiting
-// for space.
+// sharedAddressHandler wakes the Nodes that share an InternalIP with a Node that is
+// deleted or changes its addresses: one of them may now own the address (usableNodeIPs).
+type sharedAddressHandler struct {
+	reader client.Reader
+}
+
+var _ handler.EventHandler = &sharedAddressHandler{}
+
+func (h *sharedAddressHandler) wake(ctx context.Context, o client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	for _, ip := range internalIPs(o) {
+		list := &corev1.NodeList{}
+		if err := h.reader.List(ctx, list, client.MatchingFields{indexNodeIP: ip}, client.UnsafeDisableDeepCopy); err != nil {
+			continue
+		}
+		for i := range list.Items {
+			if list.Items[i].Name != o.GetName() {
+				q.Add(nodeKey(list.Items[i].Name))
+			}
+		}
+	}
+}
+
+func (h *sharedAddressHandler) Create(context.Context, event.CreateEvent, workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+}
+
+func (h *sharedAddressHandler) Update(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	o, n := e.ObjectOld.(*corev1.Node), e.ObjectNew.(*corev1.Node)
+	if !slices.Equal(o.Status.Addresses, n.Status.Addresses) {
+		h.wake(ctx, o, q)
+	}
+}
+
+func (h *sharedAddressHandler) Delete(ctx context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	if e.Object != nil {
+		h.wake(ctx, e.Object, q)
+	}
+}
+
+func (h *sharedAddressHandler) Generic(context.Context, event.GenericEvent, workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+}
+
+// nncHandler forgets the expectations of writes the cache now shows, and wakes the NNC's
+// node, except for changes that only touch the agent's Programmed condition, which no
+// allocation depends on.
+type nncHandler struct {
+	written *expectations
+}
+
+var _ handler.EventHandler = &nncHandler{}
+
+func (h *nncHandler) Create(_ context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	nnc := e.Object.(*v1.NodeNetworkConfig)
+	h.written.seen(nnc)
+	q.Add(nodeKey(nnc.Name))
+}
+
+func (h *nncHandler) Update(_ context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	o, n := e.ObjectOld.(*v1.NodeNetworkConfig), e.ObjectNew.(*v1.NodeNetworkConfig)
+	h.written.seen(n)
+	if programmedOnly(o, n) {
+		return
+	}
+	q.Add(nodeKey(n.Name))
+}
+
+func (h *nncHandler) Delete(_ context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	if e.Object == nil {
+		return
+	}
+	h.written.forget(e.Object.GetName())
+	q.Add(nodeKey(e.Object.GetName()))
+}
+
+func (h *nncHandler) Generic(context.Context, event.GenericEvent, workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+}
+
+// programmedOnly reports whether an NNC update changed nothing the controller owns: its
+// spec, labels, owners, deletion state and status fields other than the agent's condition.
+func programmedOnly(o, n *v1.NodeNetworkConfig) bool {
+	return o.UID == n.UID && o.Generation == n.Generation && o.Spec == n.Spec &&
+		maps.Equal(o.Labels, n.Labels) && slices.EqualFunc(o.OwnerReferences, n.OwnerReferences, func(a, b metav1.OwnerReference) bool { return a.UID == b.UID && a.Name == b.Name }) &&
+		o.DeletionTimestamp.IsZero() == n.DeletionTimestamp.IsZero() && statusEqual(&o.Status, &n.Status)
+}
+
+// claimHandler keeps the allocation state's view of the claims current and wakes the nodes
+// a claim concerns: its holder (to adopt or release it), and on release every node waiting.
+// A malformed claim is reported (metric, log, event) and otherwise ignored.
 type claimHandler struct {
-	alloc *Allocator
+	alloc    *allocation.State
+	ignored  func(error)
+	recorder events.EventRecorder
 }
 
 var _ handler.EventHandler = &claimHandler{}
 
-func (h *claimHandler) Create(_ context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-	c := e.Object.(*v1.BlockClaim)
-	h.alloc.ObserveClaim(c)
+func (h *claimHandler) observe(c *v1.BlockClaim, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	if err := h.alloc.ObserveClaim(c); err != nil {
+		h.ignored(err)
+		if h.recorder != nil {
+			h.recorder.Eventf(c, nil, corev1.EventTypeWarning, v1.ReasonClaimIgnored, "Ignore", "%s: not counted as an allocation", err.Error())
+		}
+		return
+	}
 	q.Add(nodeKey(c.Spec.NodeName))
 }
 
+func (h *claimHandler) Create(_ context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	h.observe(e.Object.(*v1.BlockClaim), q)
+}
+
 func (h *claimHandler) Update(_ context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-	c := e.ObjectNew.(*v1.BlockClaim)
-	h.alloc.ObserveClaim(c)
+	o, n := e.ObjectOld.(*v1.BlockClaim), e.ObjectNew.(*v1.BlockClaim)
+	if o.Spec != n.Spec {
+		h.alloc.ForgetClaim(o.Name, o.Spec.NodeUID)
+		h.observe(n, q)
+	}
 }
 
 func (h *claimHandler) Delete(_ context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
@@ -141,4 +247,57 @@ func (h *claimHandler) Delete(_ context.Context, e event.DeleteEvent, q workqueu
 }
 
 func (h *claimHandler) Generic(context.Context, event.GenericEvent, workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+}
+
+// countingHandler keeps the counts of the allocation state (live Nodes; allocated and
+// programmed NodeNetworkConfigs per mode) as events arrive, and wakes the cluster
+// reconciler, whose work is then O(1). One handler does both so that the counts are
+// current when the reconcile it queues runs. The wake-up is delayed by countsDelay: the
+// queue keeps one pending wake-up, so a burst of thousands of events costs a few
+// reconciles a second, not one per event.
+type countingHandler struct {
+	alloc *allocation.State
+}
+
+var _ handler.EventHandler = &countingHandler{}
+
+var clusterKey = reconcile.Request{NamespacedName: client.ObjectKey{Name: v1.ClusterName}}
+
+const countsDelay = 250 * time.Millisecond
+
+func (h *countingHandler) observe(o client.Object, gone bool) {
+	switch x := o.(type) {
+	case *corev1.Node:
+		if gone {
+			h.alloc.ForgetLiveNode(x.Name)
+		} else {
+			h.alloc.ObserveLiveNode(x.Name)
+		}
+	case *v1.NodeNetworkConfig:
+		if gone {
+			h.alloc.ForgetNode(x.Name)
+		} else {
+			h.alloc.ObserveNode(nodeConfigOf(x))
+		}
+	}
+}
+
+func (h *countingHandler) Create(_ context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	h.observe(e.Object, false)
+	q.AddAfter(clusterKey, countsDelay)
+}
+
+func (h *countingHandler) Update(_ context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	h.observe(e.ObjectNew, false)
+	q.AddAfter(clusterKey, countsDelay)
+}
+
+func (h *countingHandler) Delete(_ context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	if e.Object != nil {
+		h.observe(e.Object, true)
+	}
+	q.AddAfter(clusterKey, countsDelay)
+}
+
+func (h *countingHandler) Generic(context.Context, event.GenericEvent, workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 }

@@ -61,6 +61,7 @@ func startManager(newClient func(client.WithWatch) client.Client) (stop func()) 
 		Metrics: metricsserver.Options{BindAddress: "0"},
 		// Several managers run in one process in these tests.
 		Controller: ctrlConfigSkipNameValidation(),
+		Cache:      controller.CacheOptions(),
 	}
 	if newClient != nil {
 		opts.NewClient = func(cfg *rest.Config, o client.Options) (client.Client, error) {

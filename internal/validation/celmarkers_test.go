@@ -208,6 +208,13 @@ func celRules() []celRule {
 		"a.subnetCIDR == b.subnetCIDR || !"+celOverlap("a.subnetCIDR", "b.subnetCIDR")+")"),
 		message: "R14: node pool subnets must be equal (a shared subnet) or disjoint", fieldPath: ".nodePools"})
 
+	nodeSubnetOK := fmt.Sprintf("cidr(p.subnetCIDR).ip().family() == 4 && cidr(p.subnetCIDR).prefixLength() >= %d", v1alpha1.NodeSubnetMinPrefixLength)
+	r(celRule{comment: fmt.Sprintf("R43: in NodeSubnet mode a pool's subnet is IPv4 and /%d or longer, so reserving pod addresses stays bounded.", v1alpha1.NodeSubnetMinPrefixLength),
+		rule: "self.mode != 'NodeSubnet' || " + celPoolsAll("p", "!has(p.subnetCIDR) || !isCIDR(p.subnetCIDR) || ("+nodeSubnetOK+")"),
+		messageExpression: celFormat(fmt.Sprintf("R43: NodeSubnet node pool subnets %%s must be IPv4 and /%d or longer", v1alpha1.NodeSubnetMinPrefixLength),
+			celPoolsFilter("p", "has(p.subnetCIDR) && isCIDR(p.subnetCIDR) && !("+nodeSubnetOK+")", "p.subnetCIDR")),
+		fieldPath: ".nodePools"})
+
 	r(celRule{comment: "R18: Overlay rejects virtual nodes.", rule: "!(self.mode == 'Overlay' && self.virtualNodes)",
 		message: "R18: Overlay mode does not support virtual nodes", fieldPath: ".virtualNodes"})
 	r(celRule{comment: "R19: dual-stack rejects the Azure and Calico network policies, the NAT gateway and virtual nodes (its Kubernetes version bound needs cluster facts: internal/validation.ValidateCluster).",

@@ -50,6 +50,7 @@ limitations under the License.
 //	R32   max pods 10–250 (Kubenet)                             CEL        ValidateSpec
 //	R35   Kubenet: no Windows pools, Azure policy, VN           CEL        ValidateSpec
 //	R41   max pods 10–250 (NodeSubnet)                          CEL        ValidateSpec
+//	R43   NodeSubnet pool subnets are IPv4, /16 or longer        CEL        ValidateSpec
 //	R50   NodeSubnet→Overlay: no network policy                 CEL        ValidateTransition, ValidateCluster
 //	R50   NodeSubnet→Overlay: Kubernetes 1.22, no docker Windows -         ValidateCluster
 //	R51   Kubenet→Overlay keeps podCIDRs                        CEL        ValidateTransition

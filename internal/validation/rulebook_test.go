@@ -257,6 +257,21 @@ var Rulebook = []Case{
 		Spec:      spec(pool(v1alpha1.NodePool{Name: "pool1", SubnetCIDR: "10.1.0.0/24"}), pool(v1alpha1.NodePool{Name: "pool2", SubnetCIDR: "10.1.0.0/25"})),
 		WantRules: []string{"R14"}},
 
+	// R43 node subnet bounds.
+	{Name: "R43 an IPv6 /64 NodeSubnet pool subnet is rejected",
+		Spec: spec(mode(v1alpha1.ModeNodeSubnet), func(s *v1alpha1.OverlayClusterSpec) { s.VNetCIDRs = append(s.VNetCIDRs, "fd00:1::/48") },
+			pool(v1alpha1.NodePool{Name: "pool1", SubnetCIDR: "fd00:1::/64"})),
+		WantRules: []string{"R43"}},
+	{Name: "R43 a /15 NodeSubnet pool subnet is rejected",
+		Spec: spec(mode(v1alpha1.ModeNodeSubnet), func(s *v1alpha1.OverlayClusterSpec) { s.VNetCIDRs = []string{"172.16.0.0/14"} },
+			pool(v1alpha1.NodePool{Name: "pool1", SubnetCIDR: "172.16.0.0/15"})),
+		WantRules: []string{"R43"}},
+	{Name: "R43 a /16 NodeSubnet pool subnet is accepted",
+		Spec: spec(mode(v1alpha1.ModeNodeSubnet), pool(v1alpha1.NodePool{Name: "pool1", SubnetCIDR: "10.1.0.0/16"}))},
+	{Name: "R43 a /15 pool subnet in Overlay mode is accepted (pods do not take its addresses)",
+		Spec: spec(func(s *v1alpha1.OverlayClusterSpec) { s.VNetCIDRs = []string{"172.16.0.0/14"} },
+			pool(v1alpha1.NodePool{Name: "pool1", SubnetCIDR: "172.16.0.0/15"}))},
+
 	// R18, R19, R35 compatibility.
 	{Name: "R18 virtual nodes in Overlay are rejected", Spec: spec(virtualNodes()), WantRules: []string{"R18"}},
 	{Name: "R18 virtual nodes in NodeSubnet are accepted", Spec: spec(mode(v1alpha1.ModeNodeSubnet), virtualNodes())},

@@ -78,6 +78,7 @@ func ValidateSpec(spec *v1alpha1.OverlayClusterSpec) Violations {
 	checkBlocks(&l, v)
 	checkMaxPods(&l, v)
 	checkSubnets(&l, v)
+	checkNodeSubnetBounds(&l, v)
 	checkCompatibility(&l, v)
 	return l.vs
 }
@@ -528,6 +529,23 @@ func checkSubnets(l *list, v *view) {
 			if o.ok && o.value != s.value && overlaps(s.prefix, o.prefix) {
 				l.add("R14", s.field, "%s overlaps %s: pools share a subnet or use disjoint ones", s.value, o.describe())
 			}
+		}
+	}
+}
+
+// checkNodeSubnetBounds enforces R43: in NodeSubnet mode, where pods take addresses of
+// their pool's subnet, that subnet is IPv4 (NodeSubnet pods are IPv4 only) and holds at
+// most 65,536 addresses, so that reserving addresses never walks an IPv6 /64.
+func checkNodeSubnetBounds(l *list, v *view) {
+	if v.mode != v1alpha1.ModeNodeSubnet {
+		return
+	}
+	for _, s := range v.subnets {
+		if !s.ok {
+			continue
+		}
+		if !s.prefix.Addr().Is4() || s.prefix.Bits() < v1alpha1.NodeSubnetMinPrefixLength {
+			l.add("R43", s.field, "%s must be IPv4 and /%d or longer (at most 65,536 addresses) in NodeSubnet mode", s.value, v1alpha1.NodeSubnetMinPrefixLength)
 		}
 	}
 }

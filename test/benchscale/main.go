@@ -1,8 +1,13 @@
-// Command benchscale measures the allocation controller at scale (SPEC §5, issue 5): it starts
-// the local control plane, runs the real manager binary against it, creates N Nodes with
-// InternalIPs the way kubelets do, and prints the time until every NodeNetworkConfig is
-// allocated, the API writes per node (from the API server's apiserver_request_total) and the
-// manager's peak memory.
+// Command benchscale measures the allocation controller at scale (SPEC §5, issues 5 and
+// 14): for each contender it starts a fresh local control plane, runs the controller
+// against it, creates N Nodes with their InternalIP in the create (as kubelets register)
+// and prints the time until every node is allocated, the API writes per node (from the API
+// server's apiserver_request_total), the controller's CPU per node and its peak memory.
+//
+// The contenders are the overlaynet manager and, with -nodeipam (the default when the
+// binary can be built), kube-controller-manager's nodeipam controller built from the same
+// pinned k8s.io/kubernetes as the envtest API server (hack/envtest/go.mod), with
+// --kube-api-qps=1000. The ratio line divides the manager's figures by nodeipam's.
 //
 //	go run ./test/benchscale -nodes 5000
 package main
@@ -10,8 +15,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -24,6 +32,7 @@ import (
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -31,72 +40,135 @@ import (
 
 	v1 "github.com/overlaynet/overlaynet/api/v1alpha1"
 	"github.com/overlaynet/overlaynet/internal/testenv"
-	"github.com/overlaynet/overlaynet/test/harness"
 )
 
 func main() {
 	nodes := flag.Int("nodes", 5000, "Nodes to create")
 	writers := flag.Int("writers", 32, "Concurrent Node writers (the simulated kubelets)")
-	timeout := flag.Duration("timeout", 20*time.Minute, "Give up after this long")
+	timeout := flag.Duration("timeout", 20*time.Minute, "Give up after this long, per contender")
+	profile := flag.String("cpuprofile", "", "Write a CPU profile of the manager's first 20 s to this file")
+	managerBin := flag.String("manager", "", "Run this manager binary instead of building ./cmd/manager (to compare builds)")
+	nodeipam := flag.Bool("nodeipam", true, "Also run kube-controller-manager's nodeipam on the same load and print the ratio")
+	podCIDR := flag.String("pod-cidr", "", "Pod CIDR (default 100.64.0.0/10, or 10.0.0.0/8 above 16,000 nodes)")
+	mode := flag.String("mode", "Overlay", "Network mode of the OverlayCluster: Overlay, or NodeSubnet (max pods 30, the manager alone)")
 	flag.Parse()
-	if err := run(*nodes, *writers, *timeout); err != nil {
+	if *mode == string(v1.ModeNodeSubnet) {
+		*nodeipam = false // nodeipam has no NodeSubnet counterpart
+	}
+	cidr := *podCIDR
+	if cidr == "" {
+		cidr = "100.64.0.0/10" // 16,384 /24s: room for R13's 5,000 nodes
+		if *nodes > 16000 {
+			cidr = "10.0.0.0/8"
+		}
+	}
+	b := &bench{n: *nodes, writers: *writers, timeout: *timeout, podCIDR: netip.MustParsePrefix(cidr), mode: v1.NetworkMode(*mode)}
+	var results []result
+	if *nodeipam {
+		r, err := b.runNodeIPAM()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "benchscale: nodeipam:", err)
+			os.Exit(1)
+		}
+		results = append(results, r)
+	}
+	r, err := b.runManager(*managerBin, *profile)
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "benchscale:", err)
 		os.Exit(1)
 	}
+	results = append(results, r)
+	report(b.n, results)
 }
 
-func run(n, writers int, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+// bench is one load: n Nodes created by writers, allocated from podCIDR.
+type bench struct {
+	n, writers int
+	timeout    time.Duration
+	podCIDR    netip.Prefix
+	mode       v1.NetworkMode
+}
+
+// result is what one contender did.
+type result struct {
+	name      string
+	elapsed   time.Duration
+	cpu       time.Duration
+	peakKiB   int64
+	writes    map[string]float64 // by resource, subresource, verb and code
+	total     float64
+	duplicate string // a block given twice, if any
+	objects   int    // BlockClaims and NodeNetworkConfigs at the end
+}
+
+// contender is a controller under test.
+type contender struct {
+	name string
+	// start runs it against the control plane of kubeconfig.
+	start func(kubeconfig string) (*exec.Cmd, error)
+	// allocated counts the nodes it allocated and reports a duplicate block.
+	allocated func(ctx context.Context, c client.Client) (int, string, error)
+	// counts says which writes are the contender's.
+	counts func(key string) bool
+}
+
+func (b *bench) run(ct contender) (result, error) {
+	res := result{name: ct.name}
+	ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
 	defer cancel()
 	tmp, err := os.MkdirTemp("", "overlaynet-benchscale-")
 	if err != nil {
-		return err
+		return res, err
 	}
 	defer os.RemoveAll(tmp)
 
-	fmt.Println("Building the manager")
-	bin := filepath.Join(tmp, "manager")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/manager")
-	build.Dir, build.Stdout, build.Stderr = testenv.RepoRoot(), os.Stdout, os.Stderr
-	if err := build.Run(); err != nil {
-		return fmt.Errorf("building the manager: %w", err)
-	}
-
-	fmt.Println("Starting the local control plane")
+	fmt.Printf("[%s] starting the local control plane\n", ct.name)
 	env, err := testenv.Start()
 	if err != nil {
-		return err
+		return res, err
 	}
-	defer env.Stop()
+	defer func() { _ = env.Stop() }()
 	kubeconfig, err := env.KubeconfigFile(tmp)
 	if err != nil {
-		return err
+		return res, err
 	}
 	c := env.Client
-
 	ovc := &v1.OverlayCluster{
 		ObjectMeta: metav1.ObjectMeta{Name: v1.ClusterName},
-		// A /10 holds 16,384 /24s: room for R13's 5,000 nodes.
-		Spec: v1.OverlayClusterSpec{VNetCIDRs: []string{"10.1.0.0/16"}, PodCIDRs: []string{"100.64.0.0/10"}},
+		Spec:       v1.OverlayClusterSpec{VNetCIDRs: []string{"10.1.0.0/16"}, PodCIDRs: []string{b.podCIDR.String()}},
+	}
+	if b.podCIDR.Overlaps(netip.MustParsePrefix("10.0.0.0/16")) {
+		// The default service CIDR and VNet lie in 10/8; move them out of a 10/8 pod CIDR.
+		ovc.Spec.VNetCIDRs = []string{"172.16.0.0/14"}
+		ovc.Spec.ServiceCIDRs = []string{"192.168.0.0/16"}
+		ovc.Spec.DNSServiceIP = "192.168.0.10"
+	}
+	if b.mode == v1.ModeNodeSubnet {
+		// Each node reserves 30 addresses of the /16 VNet besides its own (R40, R41).
+		ovc.Spec.Mode, ovc.Spec.MaxPodsPerNode = b.mode, ptrTo(int32(30))
 	}
 	if err := c.Create(ctx, ovc); err != nil {
-		return err
+		return res, err
 	}
 
-	logf, err := os.Create(filepath.Join(tmp, "manager.log"))
+	cmd, err := ct.start(kubeconfig)
 	if err != nil {
-		return err
+		return res, err
 	}
-	mgr := exec.Command(bin, "--kubeconfig", kubeconfig, "--metrics-bind-address", "0", "--health-probe-bind-address", "0")
-	mgr.Stdout, mgr.Stderr = logf, logf
-	if err := mgr.Start(); err != nil {
-		return err
+	logf, err := os.Create(filepath.Join(tmp, "controller.log"))
+	if err != nil {
+		return res, err
 	}
-	defer func() { _ = mgr.Process.Kill(); _ = mgr.Wait() }()
+	defer logf.Close()
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		return res, err
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
 	var peak atomic.Int64
 	go func() {
 		for ctx.Err() == nil {
-			if kb := vmHWM(mgr.Process.Pid); kb > peak.Load() {
+			if kb := vmHWM(cmd.Process.Pid); kb > peak.Load() {
 				peak.Store(kb)
 			}
 			time.Sleep(200 * time.Millisecond)
@@ -105,79 +177,150 @@ func run(n, writers int, timeout time.Duration) error {
 
 	before, err := writesByResource(ctx, env)
 	if err != nil {
-		return err
+		return res, err
 	}
-	fmt.Printf("Creating %d Nodes with %d writers\n", n, writers)
+	cpuBefore := cpuTime(cmd.Process.Pid)
+	fmt.Printf("[%s] creating %d Nodes with %d writers\n", ct.name, b.n, b.writers)
 	start := time.Now()
-	if err := createNodes(ctx, c, n, writers); err != nil {
-		return err
+	if err := b.createNodes(ctx, c, ovc.Spec.VNetCIDRs[0]); err != nil {
+		return res, err
 	}
-	created := time.Since(start)
-
 	for {
-		allocated, err := countAllocated(ctx, c)
+		allocated, dup, err := ct.allocated(ctx, c)
 		if err != nil {
-			return err
+			return res, err
 		}
-		if allocated == n {
+		if dup != "" {
+			res.duplicate = dup
+		}
+		if allocated == b.n {
 			break
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("only %d of %d nodes allocated after %s", allocated, n, time.Since(start))
+			return res, fmt.Errorf("%s: only %d of %d nodes allocated after %s; log in %s", ct.name, allocated, b.n, time.Since(start), logf.Name())
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	elapsed := time.Since(start)
+	res.elapsed = time.Since(start)
+	res.cpu = cpuTime(cmd.Process.Pid) - cpuBefore
 	// Let trailing status writes land before counting.
 	time.Sleep(3 * time.Second)
+	res.peakKiB = peak.Load()
+	claims, nncs := &v1.BlockClaimList{}, &v1.NodeNetworkConfigList{}
+	if c.List(ctx, claims, client.UnsafeDisableDeepCopy) == nil && c.List(ctx, nncs, client.UnsafeDisableDeepCopy) == nil {
+		res.objects = len(claims.Items) + len(nncs.Items)
+	}
 	after, err := writesByResource(ctx, env)
 	if err != nil {
-		return err
+		return res, err
 	}
-
-	fmt.Printf("\nnodes                         %d\n", n)
-	fmt.Printf("nodes created in              %s\n", created.Round(time.Millisecond))
-	fmt.Printf("all NNCs allocated after      %s (%.0f nodes/s)\n", elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds())
-	fmt.Printf("manager peak RSS (VmHWM)      %.1f MiB\n", float64(peak.Load())/1024)
-	fmt.Println("API writes by the manager (apiserver_request_total, POST/PUT/PATCH/DELETE):")
-	var keys []string
-	total := 0.0
-	for k := range after {
-		if strings.HasPrefix(k, "nodes") {
-			continue // the simulated kubelets' own writes
+	res.writes = map[string]float64{}
+	for k, v := range after {
+		if d := v - before[k]; d > 0 && ct.counts(k) {
+			res.writes[k] = d
+			res.total += d
 		}
-		keys = append(keys, k)
 	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		d := after[k] - before[k]
-		if d == 0 {
-			continue
-		}
-		total += d
-		fmt.Printf("  %-44s %7.0f  %.3f/node\n", k, d, d/float64(n))
-	}
-	fmt.Printf("  %-44s %7.0f  %.3f/node\n", "total", total, total/float64(n))
-	return nil
+	return res, nil
 }
 
-func createNodes(ctx context.Context, c client.Client, n, writers int) error {
+// runManager measures the overlaynet manager.
+func (b *bench) runManager(bin, profile string) (result, error) {
+	if bin == "" {
+		tmp, err := os.MkdirTemp("", "overlaynet-manager-")
+		if err != nil {
+			return result{}, err
+		}
+		defer os.RemoveAll(tmp)
+		fmt.Println("[manager] building ./cmd/manager")
+		bin = filepath.Join(tmp, "manager")
+		build := exec.Command("go", "build", "-o", bin, "./cmd/manager")
+		build.Dir, build.Stdout, build.Stderr = testenv.RepoRoot(), os.Stdout, os.Stderr
+		if err := build.Run(); err != nil {
+			return result{}, fmt.Errorf("building the manager: %w", err)
+		}
+	}
+	const pprofAddr = "127.0.0.1:18089"
+	profiled := make(chan error, 1)
+	return b.run(contender{
+		name: "overlaynet manager",
+		start: func(kubeconfig string) (*exec.Cmd, error) {
+			args := []string{"--kubeconfig", kubeconfig, "--metrics-bind-address", "0", "--health-probe-bind-address", "0"}
+			if profile != "" {
+				args = append(args, "--pprof-bind-address", pprofAddr)
+				go func() { profiled <- captureProfile(pprofAddr, profile, 20) }()
+			}
+			return exec.Command(bin, args...), nil
+		},
+		allocated: countAllocatedNNCs,
+		counts:    func(k string) bool { return !strings.HasPrefix(k, "nodes ") }, // the kubelets' own writes
+	})
+}
+
+// runNodeIPAM measures kube-controller-manager running only its nodeipam controller.
+func (b *bench) runNodeIPAM() (result, error) {
+	bin, err := buildKCM()
+	if err != nil {
+		return result{}, err
+	}
+	return b.run(contender{
+		name: "kube-controller-manager nodeipam",
+		start: func(kubeconfig string) (*exec.Cmd, error) {
+			return exec.Command(bin,
+				"--kubeconfig", kubeconfig, "--controllers", "nodeipam", "--allocate-node-cidrs",
+				"--cluster-cidr", b.podCIDR.String(), "--node-cidr-mask-size", "24",
+				"--kube-api-qps", "1000", "--kube-api-burst", "1000", "--leader-elect=false",
+				"--secure-port", "0", "--use-service-account-credentials=false"), nil
+		},
+		allocated: countPodCIDRs,
+		counts:    func(k string) bool { return strings.HasPrefix(k, "nodes PATCH") || strings.HasPrefix(k, "events") },
+	})
+}
+
+// buildKCM builds kube-controller-manager from hack/envtest's pinned k8s.io/kubernetes into
+// the envtest cache, next to the API server it is compared on.
+func buildKCM() (string, error) {
+	assets, err := testenv.Assets()
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(assets, "kube-controller-manager")
+	if _, err := os.Stat(bin); err == nil {
+		return bin, nil
+	}
+	fmt.Println("[nodeipam] building kube-controller-manager from hack/envtest/go.mod (a cold build takes minutes)")
+	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin+".tmp", "k8s.io/kubernetes/cmd/kube-controller-manager")
+	build.Dir, build.Stdout, build.Stderr = filepath.Join(testenv.RepoRoot(), "hack", "envtest"), os.Stdout, os.Stderr
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-mod=readonly -buildvcs=false")
+	if err := build.Run(); err != nil {
+		return "", fmt.Errorf("building kube-controller-manager: %w", err)
+	}
+	return bin, os.Rename(bin+".tmp", bin)
+}
+
+func (b *bench) createNodes(ctx context.Context, c client.Client, vnet string) error {
+	base := netip.MustParsePrefix(vnet).Addr().As4()
 	work := make(chan int)
 	var wg sync.WaitGroup
 	var firstErr atomic.Value
-	for w := 0; w < writers; w++ {
+	for w := 0; w < b.writers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range work {
-				ip := netip.AddrFrom4([4]byte{10, 1, byte(i / 250), byte(i%250 + 4)})
-				if err := harness.CreateNode(ctx, c, fmt.Sprintf("node-%05d", i), nil, []netip.Addr{ip}); err != nil {
+				// 250 addresses per /24 from .4, across the /14 or /16 VNet.
+				ip := netip.AddrFrom4([4]byte{base[0], base[1] + byte(i/250/256), byte(i / 250 % 256), byte(i%250 + 4)})
+				node := &corev1.Node{
+					ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("node-%05d", i)},
+					Status:     corev1.NodeStatus{Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: ip.String()}}},
+				}
+				if err := c.Create(ctx, node); err != nil {
 					firstErr.CompareAndSwap(nil, err)
 				}
 			}
 		}()
 	}
-	for i := 0; i < n; i++ {
+	for i := 0; i < b.n; i++ {
 		work <- i
 	}
 	close(work)
@@ -188,18 +331,76 @@ func createNodes(ctx context.Context, c client.Client, n, writers int) error {
 	return nil
 }
 
-func countAllocated(ctx context.Context, c client.Client) (int, error) {
+func countAllocatedNNCs(ctx context.Context, c client.Client) (int, string, error) {
 	list := &v1.NodeNetworkConfigList{}
-	if err := c.List(ctx, list); err != nil {
-		return 0, err
+	if err := c.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
+		return 0, "", err
 	}
-	k := 0
+	k, seen, dup := 0, map[string]string{}, ""
 	for i := range list.Items {
-		if meta.IsStatusConditionTrue(list.Items[i].Status.Conditions, v1.NodeAllocated) {
+		st := &list.Items[i].Status
+		if meta.IsStatusConditionTrue(st.Conditions, v1.NodeAllocated) {
 			k++
+			for _, b := range st.PodCIDRs {
+				if other, ok := seen[b]; ok {
+					dup = fmt.Sprintf("%s on %s and %s", b, other, list.Items[i].Name)
+				}
+				seen[b] = list.Items[i].Name
+			}
 		}
 	}
-	return k, nil
+	return k, dup, nil
+}
+
+func countPodCIDRs(ctx context.Context, c client.Client) (int, string, error) {
+	list := &corev1.NodeList{}
+	if err := c.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
+		return 0, "", err
+	}
+	k, seen, dup := 0, map[string]string{}, ""
+	for i := range list.Items {
+		if b := list.Items[i].Spec.PodCIDR; b != "" {
+			k++
+			if other, ok := seen[b]; ok {
+				dup = fmt.Sprintf("%s on %s and %s", b, other, list.Items[i].Name)
+			}
+			seen[b] = list.Items[i].Name
+		}
+	}
+	return k, dup, nil
+}
+
+func report(n int, results []result) {
+	for _, r := range results {
+		fmt.Printf("\n== %s, %d nodes\n", r.name, n)
+		if r.objects > 0 {
+			fmt.Printf("objects written               %d (%.1f/node)\n", r.objects, float64(r.objects)/float64(n))
+		}
+		fmt.Printf("all allocated after           %s (%.0f nodes/s)\n", r.elapsed.Round(time.Millisecond), float64(n)/r.elapsed.Seconds())
+		fmt.Printf("CPU until allocated           %s (%.2f ms/node)\n", r.cpu.Round(time.Millisecond), float64(r.cpu.Microseconds())/1000/float64(n))
+		fmt.Printf("peak RSS (VmHWM)              %.1f MiB\n", float64(r.peakKiB)/1024)
+		if r.duplicate != "" {
+			fmt.Printf("DUPLICATE BLOCK               %s\n", r.duplicate)
+		} else {
+			fmt.Printf("duplicate blocks              none\n")
+		}
+		fmt.Println("API writes (apiserver_request_total, POST/PUT/PATCH/DELETE):")
+		var keys []string
+		for k := range r.writes {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fmt.Printf("  %-44s %7.0f  %.3f/node\n", k, r.writes[k], r.writes[k]/float64(n))
+		}
+		fmt.Printf("  %-44s %7.0f  %.3f/node\n", "total", r.total, r.total/float64(n))
+	}
+	if len(results) == 2 {
+		a, m := results[0], results[1]
+		fmt.Printf("\n== ratio manager / nodeipam\n")
+		fmt.Printf("time %.2fx, writes/node %.2fx, CPU/node %.2fx, peak RSS %.2fx\n",
+			m.elapsed.Seconds()/a.elapsed.Seconds(), m.total/a.total, m.cpu.Seconds()/a.cpu.Seconds(), float64(m.peakKiB)/float64(a.peakKiB))
+	}
 }
 
 // writesByResource sums the API server's write requests by resource[/subresource].
@@ -240,6 +441,49 @@ func writesByResource(ctx context.Context, env *testenv.Env) (map[string]float64
 		out[key] += m.GetCounter().GetValue()
 	}
 	return out, nil
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
+// cpuTime returns the user and system CPU time a process used so far.
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses and may hold spaces.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	var utime, stime int64
+	fmt.Sscanf(f[11], "%d", &utime)
+	fmt.Sscanf(f[12], "%d", &stime)
+	const ticks = 100 // USER_HZ on Linux
+	return time.Duration(utime+stime) * time.Second / ticks
+}
+
+// captureProfile fetches a CPU profile of the given length from a pprof endpoint.
+func captureProfile(addr, path string, seconds int) error {
+	var resp *http.Response
+	err := errors.New("no attempt")
+	for range 100 { // the endpoint starts with the manager
+		if resp, err = http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, seconds)); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(f, resp.Body)
+	return err
 }
 
 // vmHWM returns a process's peak resident set size in KiB.
