@@ -20,6 +20,12 @@ KUSTOMIZE_VERSION ?= v5.8.2
 KUSTOMIZE ?= $(LOCALBIN)/kustomize-$(KUSTOMIZE_VERSION)
 HELM_VERSION ?= v3.22.0
 HELM ?= $(LOCALBIN)/helm-$(HELM_VERSION)
+# golangci-lint v2.15.0 and Prometheus v0.316.0 (promtool) are the newest whose go.mod asks
+# for Go 1.26; both are built from their Go modules like the tools above.
+GOLANGCI_LINT_VERSION ?= v2.15.0
+GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
+PROMTOOL_VERSION ?= v0.316.0
+PROMTOOL ?= $(LOCALBIN)/promtool-$(PROMTOOL_VERSION)
 
 # Test flags: `make test GOTESTFLAGS=-v` for verbose output.
 GOTESTFLAGS ?=
@@ -50,6 +56,10 @@ fmt: ## Run gofmt.
 .PHONY: vet
 vet: ## Run go vet.
 	$(GO) vet ./...
+
+.PHONY: docs
+docs: ## Regenerate docs/rulebook.md from the rule table (internal/validation/rules.go), the CRDs and the test names.
+	$(GO) test ./internal/docgen -run TestRulebookDocIsCurrent -count=1 -update
 
 .PHONY: envtest
 envtest: ## Build (or find) kube-apiserver and etcd for envtest; prints their directory.
@@ -171,6 +181,16 @@ mv $$tmp/* $(1); \
 rm -rf $$tmp; \
 }
 endef
+
+.PHONY: golangci-lint
+golangci-lint: $(GOLANGCI_LINT) ## Install golangci-lint into ./bin.
+$(GOLANGCI_LINT): | $(LOCALBIN)
+	$(call go-install-tool,$(GOLANGCI_LINT),github.com/golangci/golangci-lint/v2/cmd/golangci-lint,$(GOLANGCI_LINT_VERSION))
+
+.PHONY: promtool
+promtool: $(PROMTOOL) ## Install promtool (from the Prometheus Go module) into ./bin.
+$(PROMTOOL): | $(LOCALBIN)
+	$(call go-install-tool,$(PROMTOOL),github.com/prometheus/prometheus/cmd/promtool,$(PROMTOOL_VERSION))
 
 ##@ Benchmarks
 

@@ -74,9 +74,9 @@ func (r *ClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ 
 	ready := meta.IsStatusConditionTrue(st.Conditions, v1.ClusterConfigValid) &&
 		st.AllocatedNodes == st.Nodes && !meta.IsStatusConditionTrue(st.Conditions, v1.ClusterMigrating)
 	readyMsg := fmt.Sprintf("%d of %d nodes allocated", st.AllocatedNodes, st.Nodes)
-	r.setCondition(ovc, v1.ClusterReady, ready, map[bool]string{true: "Allocated", false: "NotAllAllocated"}[ready], readyMsg)
+	r.setCondition(ovc, v1.ClusterReady, ready, map[bool]string{true: v1.ReasonAllocated, false: v1.ReasonNotAllAllocated}[ready], readyMsg)
 	if !meta.IsStatusConditionTrue(st.Conditions, v1.ClusterConfigValid) {
-		r.setCondition(ovc, v1.ClusterReady, false, "InvalidConfiguration", "the configuration breaks a rule: see ConfigValid")
+		r.setCondition(ovc, v1.ClusterReady, false, v1.ReasonInvalidConfig, "the configuration breaks a rule: see ConfigValid")
 	}
 	if prob == nil {
 		st.ObservedGeneration = ovc.Generation
@@ -108,10 +108,10 @@ func (r *ClusterReconciler) setConfigValid(ovc *v1.OverlayCluster, cfg *netconf.
 		for f, blocks := range stranded {
 			msg += fmt.Sprintf("%s blocks %v lie outside the configured pod CIDRs; ", f, netconf.Strings(blocks))
 		}
-		r.setCondition(ovc, v1.ClusterConfigValid, false, "PodCIDRRemovalRefused", msg+
+		r.setCondition(ovc, v1.ClusterConfigValid, false, v1.ReasonPodCIDRRemovalRefused, msg+
 			"removing or narrowing a pod CIDR that holds blocks is refused and nothing was released; restore it (B1)")
 	default:
-		r.setCondition(ovc, v1.ClusterConfigValid, true, "Valid", fmt.Sprintf("%s mode, families %v", cfg.Mode, cfg.Families))
+		r.setCondition(ovc, v1.ClusterConfigValid, true, v1.ReasonValid, fmt.Sprintf("%s mode, families %v", cfg.Mode, cfg.Families))
 	}
 }
 
@@ -169,7 +169,7 @@ func (r *ClusterReconciler) fillAddressSpace(ovc *v1.OverlayCluster, cfg *netcon
 		r.setCondition(ovc, v1.ClusterPodCIDRAvailable, false, v1.ReasonRouteLimit, fmt.Sprintf(
 			"the route table holds its limit of %d routes; %d node(s) wait (R31)", v1.KubenetRouteLimit, len(waiting)))
 	default:
-		r.setCondition(ovc, v1.ClusterPodCIDRAvailable, true, "BlocksAvailable", "every family has free blocks")
+		r.setCondition(ovc, v1.ClusterPodCIDRAvailable, true, v1.ReasonBlocksAvailable, "every family has free blocks")
 	}
 }
 
