@@ -93,7 +93,7 @@ run: manifests generate ## Run the manager against the cluster in KUBECONFIG.
 	$(GO) run ./cmd/manager
 
 .PHONY: docker-build
-docker-build: ## Build the container image: manager, agent, overlayctl and the CNI plugins (needs a Docker engine).
+docker-build: ## Build the container image: manager, agent, overlayctl, kubectl-overlaynet and the CNI plugins (needs a Docker engine).
 	$(CONTAINER_TOOL) build -t $(IMG) .
 
 .PHONY: docker-push
