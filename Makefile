@@ -102,7 +102,7 @@ docker-push: ## Push the container image.
 
 .PHONY: demo
 demo: ## Run the demo on an embedded local control plane.
-	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" $(GO) run ./test/demo
+	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" $(GO) run ./test/demo $(DEMOFLAGS)
 
 ##@ Deployment
 
