@@ -70,6 +70,16 @@ test: manifests generate vet ## Run every test: unit, envtest, and (as root) the
 	@git diff --exit-code -- api config || { echo "generated files are out of date: run 'make manifests generate' and commit"; exit 1; }
 	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" $(GO) test $(GOTESTFLAGS) ./... -coverprofile cover.out
 	$(MAKE) test-delivery
+	$(MAKE) test-monitoring
+
+# test-monitoring checks the chart's alerts with promtool (built from the Prometheus Go
+# module) and, in a nested module that holds Prometheus's PromQL parser, that the alerts and
+# the Grafana dashboard use only metrics the binaries export.
+.PHONY: test-monitoring
+test-monitoring: promtool ## Check and unit-test the chart's Prometheus rules; check the dashboard's and rules' metric names.
+	$(PROMTOOL) check rules charts/overlaynet/files/prometheus-rules.yaml
+	$(PROMTOOL) test rules test/monitoring/testdata/rules_test.yaml
+	cd test/monitoring && $(GO) vet ./... && $(GO) test $(GOTESTFLAGS) ./...
 
 .PHONY: test-delivery
 test-delivery: ## Render config/default and the Helm chart, check RBAC and drift, apply to a local API server.

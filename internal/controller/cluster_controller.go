@@ -71,6 +71,9 @@ func (r *ClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ 
 		}
 		r.fillAddressSpace(ovc, cfg, nodes.Items, waiting)
 	}
+	if err := r.countNodeStates(ctx, nodes.Items); err != nil {
+		return ctrl.Result{}, err
+	}
 	ready := meta.IsStatusConditionTrue(st.Conditions, v1.ClusterConfigValid) &&
 		st.AllocatedNodes == st.Nodes && !meta.IsStatusConditionTrue(st.Conditions, v1.ClusterMigrating)
 	readyMsg := fmt.Sprintf("%d of %d nodes allocated", st.AllocatedNodes, st.Nodes)

@@ -196,6 +196,7 @@ func valuesSchema(crd *apiextensionsv1.CustomResourceDefinition) ([]byte, error)
 		"properties": map[string]any{
 			"cluster":       cluster,
 			"createCluster": map[string]any{"type": "boolean", "description": "Whether the chart renders the OverlayCluster named default from the cluster block."},
+			"monitoring":    monitoringSchema(),
 		},
 	}
 	b, err := json.MarshalIndent(root, "", "  ")
