@@ -1,7 +1,8 @@
 # overlaynet — build, test and run.
 #
-# `make test` is what CI runs (.ci/run). `make demo` runs the main job on a local control
-# plane. Tools are pinned here and installed into ./bin by the Makefile itself.
+# `make test` is what CI runs (.ci/run); it runs `make lint` first. `make demo` runs the
+# main job on a local control plane. Tools are pinned here and installed into ./bin by the
+# Makefile itself.
 
 IMG ?= ghcr.io/overlaynet/overlaynet:dev
 CONTAINER_TOOL ?= docker
@@ -65,8 +66,12 @@ docs: ## Regenerate docs/rulebook.md from the rule table (internal/validation/ru
 envtest: ## Build (or find) kube-apiserver and etcd for envtest; prints their directory.
 	@hack/envtest-assets.sh
 
+.PHONY: lint
+lint: golangci-lint ## Run golangci-lint (.golangci.yml) on the operator's module.
+	$(GOLANGCI_LINT) run ./...
+
 .PHONY: test
-test: manifests generate vet ## Run every test: unit, envtest, and (as root) the namespace end-to-end test.
+test: manifests generate vet lint ## Run lint and every test: unit, docs drift, envtest, plugin, promtool, and (as root) the namespace end-to-end test.
 	@git diff --exit-code -- api config || { echo "generated files are out of date: run 'make manifests generate' and commit"; exit 1; }
 	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" $(GO) test $(GOTESTFLAGS) ./... -coverprofile cover.out
 	$(MAKE) test-delivery
