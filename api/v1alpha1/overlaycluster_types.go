@@ -9,7 +9,7 @@ import (
 // Lists are bounded (MaxItems) so that every CEL rule stays inside the API server's cost
 // budget.
 //
-// The CEL rules below are the admission half of the rulebook (SPEC §3); internal/validation
+// The CEL rules below are the admission half of the rulebook (docs/rulebook.md); internal/validation
 // is its Go half and the single source of truth, and a test runs one table of specs
 // through both and requires them to agree. Every message starts with the rule id. CEL has
 // no local bindings here, so the effective lists are spelled out in each rule: in

@@ -284,3 +284,40 @@ func TestDocsStayInsideTheRepository(t *testing.T) {
 		}
 	}
 }
+
+// outsideRefs are ways to point at the product's planning documents, which live outside
+// the repository: the repository explains itself (README, docs/).
+var outsideRefs = regexp.MustCompile(`SPEC\.md|SPEC §|\.\./shared|/work/shared`)
+
+// TestNothingPointsOutsideTheRepository fails, naming the file and line, when code,
+// manifests, the chart or the docs refer to a document a clone does not have.
+func TestNothingPointsOutsideTheRepository(t *testing.T) {
+	err := filepath.WalkDir(root(), func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if path != root() && (skipDir(d.Name()) || d.Name() == "docgen") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !slices.Contains(citedExts, filepath.Ext(path)) {
+			return nil
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for i, line := range strings.Split(string(data), "\n") {
+			if m := outsideRefs.FindString(line); m != "" {
+				rel, _ := filepath.Rel(root(), path)
+				t.Errorf("%s:%d refers to %q, outside the repository: point at docs/ instead", rel, i+1, m)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

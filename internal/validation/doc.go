@@ -14,7 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// Package validation is the rulebook of SPEC §3 as pure functions over an
+// Package validation is the rulebook (docs/rulebook.md) as pure functions over an
 // OverlayClusterSpec. The controller and overlayctl call it; the CRD's CEL rules
 // (api/v1alpha1/overlaycluster_types.go) are its admission twin, and a test
 // (admission_test.go) runs one shared table of specs through both and requires the same

@@ -1,4 +1,4 @@
-// Command benchscale measures the allocation controller at scale (SPEC §5, issue 5): it starts
+// Command benchscale measures the allocation controller at scale (issue 5): it starts
 // the local control plane, runs the real manager binary against it, creates N Nodes with
 // InternalIPs the way kubelets do, and prints the time until every NodeNetworkConfig is
 // allocated, the API writes per node (from the API server's apiserver_request_total) and the
