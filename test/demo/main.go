@@ -46,7 +46,7 @@ func main() {
 	verbose := flag.Bool("v", false, "Show the manager's and the agents' logs.")
 	hold := flag.Bool("hold", false, "Keep everything running after the tour until Ctrl-C, to explore with nsenter.")
 	flag.Parse()
-	var logs io.Writer = io.Discard
+	logs := io.Discard
 	if *verbose {
 		logs = os.Stderr
 	}
