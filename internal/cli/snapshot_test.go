@@ -160,3 +160,13 @@ func TestReservedCount(t *testing.T) {
 		t.Errorf("reservedCount = %d, want %d", got, want)
 	}
 }
+
+// TestConditionMessagesCannotDriveTheTerminal: a message is free text an agent writes; a
+// compromised node must not reach the terminal of whoever runs explain.
+func TestConditionMessagesCannotDriveTheTerminal(t *testing.T) {
+	got := oneLine("route failed\x1b]0;owned\x07 \x1b[2J\n next\u202eline")
+	want := `route failed\u001b]0;owned\u0007 \u001b[2J next\u202eline`
+	if got != want {
+		t.Errorf("oneLine = %q, want %q", got, want)
+	}
+}
