@@ -6,6 +6,8 @@
 #   /usr/local/bin/agent                 the node agent (DaemonSet, runs as user 0 with NET_ADMIN
 #                                        through its securityContext)
 #   /usr/local/bin/overlayctl            the offline planner and validator
+#   /usr/local/bin/kubectl-overlaynet    the kubectl plugin (status, nodes, explain, validate, plan),
+#                                        for `kubectl cp` or `docker cp` onto a workstation's PATH
 #   /usr/local/bin/install-cni-plugins   the agent's init container: copies the plugins below
 #                                        into the host's CNI bin dir
 #   /opt/overlaynet/cni/bin/             ptp, host-local and portmap, built from the
@@ -41,7 +43,7 @@ RUN --mount=type=cache,target=/go/pkg/mod \
 FROM gcr.io/distroless/static:nonroot
 LABEL org.opencontainers.image.source="https://github.com/overlaynet/overlaynet" \
       org.opencontainers.image.description="overlaynet: Azure CNI Overlay style pod networking for any Kubernetes cluster"
-COPY --from=build /out/manager /out/agent /out/overlayctl /out/install-cni-plugins /usr/local/bin/
+COPY --from=build /out/manager /out/agent /out/overlayctl /out/kubectl-overlaynet /out/install-cni-plugins /usr/local/bin/
 COPY --from=build /out/cni/ptp /out/cni/host-local /out/cni/portmap /opt/overlaynet/cni/bin/
 USER 65532:65532
 ENTRYPOINT ["/usr/local/bin/manager"]

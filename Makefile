@@ -1,7 +1,8 @@
 # overlaynet — build, test and run.
 #
-# `make test` is what CI runs (.ci/run). `make demo` runs the main job on a local control
-# plane. Tools are pinned here and installed into ./bin by the Makefile itself.
+# `make test` is what CI runs (.ci/run); it runs `make lint` first. `make demo` runs the
+# main job on a local control plane. Tools are pinned here and installed into ./bin by the
+# Makefile itself.
 
 IMG ?= ghcr.io/overlaynet/overlaynet:dev
 CONTAINER_TOOL ?= docker
@@ -21,6 +22,12 @@ KUSTOMIZE_VERSION ?= v5.8.2
 KUSTOMIZE ?= $(LOCALBIN)/kustomize-$(KUSTOMIZE_VERSION)
 HELM_VERSION ?= v3.22.0
 HELM ?= $(LOCALBIN)/helm-$(HELM_VERSION)
+# golangci-lint v2.15.0 and Prometheus v0.316.0 (promtool) are the newest whose go.mod asks
+# for Go 1.26; both are built from their Go modules like the tools above.
+GOLANGCI_LINT_VERSION ?= v2.15.0
+GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
+PROMTOOL_VERSION ?= v0.316.0
+PROMTOOL ?= $(LOCALBIN)/promtool-$(PROMTOOL_VERSION)
 
 # Test flags: `make test GOTESTFLAGS=-v` for verbose output.
 GOTESTFLAGS ?=
@@ -52,21 +59,39 @@ fmt: ## Run gofmt.
 vet: ## Run go vet.
 	$(GO) vet ./...
 
+.PHONY: docs
+docs: ## Regenerate docs/rulebook.md from the rule table (internal/validation/rules.go), the CRDs and the test names.
+	$(GO) test ./internal/docgen -run TestRulebookDocIsCurrent -count=1 -update
+
 .PHONY: envtest
 envtest: ## Build (or find) kube-apiserver and etcd for envtest; prints their directory.
 	@hack/envtest-assets.sh
 
+.PHONY: lint
+lint: golangci-lint ## Run golangci-lint (.golangci.yml) on the operator's module.
+	$(GOLANGCI_LINT) run ./...
+
 .PHONY: test
-test: manifests generate vet ## Run every test: unit, envtest, and (as root) the namespace end-to-end test.
+test: manifests generate vet lint ## Run lint and every test: unit, docs drift, envtest, plugin, promtool, and (as root) the namespace end-to-end test.
 	@git diff --exit-code -- api config || { echo "generated files are out of date: run 'make manifests generate' and commit"; exit 1; }
 	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" $(GO) test $(GOTESTFLAGS) ./... -coverprofile cover.out
 	$(MAKE) test-delivery
 	$(MAKE) test-security
+	$(MAKE) test-monitoring
 
 .PHONY: test-security
 test-security: ## Install config/default on a local API server and attack it with real ServiceAccount tokens (B7).
 	cd test/security && $(GO) vet ./...
 	cd test/security && KUBEBUILDER_ASSETS="$$($(CURDIR)/hack/envtest-assets.sh)" $(GO) test $(GOTESTFLAGS) ./...
+
+# test-monitoring checks the chart's alerts with promtool (built from the Prometheus Go
+# module) and, in a nested module that holds Prometheus's PromQL parser, that the alerts and
+# the Grafana dashboard use only metrics the binaries export.
+.PHONY: test-monitoring
+test-monitoring: promtool ## Check and unit-test the chart's Prometheus rules; check the dashboard's and rules' metric names.
+	$(PROMTOOL) check rules charts/overlaynet/files/prometheus-rules.yaml
+	$(PROMTOOL) test rules test/monitoring/testdata/rules_test.yaml
+	cd test/monitoring && $(GO) vet ./... && $(GO) test $(GOTESTFLAGS) ./...
 
 .PHONY: test-delivery
 test-delivery: ## Render config/default and the Helm chart, check RBAC and drift, apply to a local API server.
@@ -90,7 +115,7 @@ run: manifests generate ## Run the manager against the cluster in KUBECONFIG.
 	$(GO) run ./cmd/manager
 
 .PHONY: docker-build
-docker-build: ## Build the container image: manager, agent, overlayctl and the CNI plugins (needs a Docker engine).
+docker-build: ## Build the container image: manager, agent, overlayctl, kubectl-overlaynet and the CNI plugins (needs a Docker engine).
 	$(CONTAINER_TOOL) build -t $(IMG) .
 
 .PHONY: docker-push
@@ -99,7 +124,7 @@ docker-push: ## Push the container image.
 
 .PHONY: demo
 demo: ## Run the demo on an embedded local control plane.
-	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" $(GO) run ./test/demo
+	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" $(GO) run ./test/demo $(DEMOFLAGS)
 
 ##@ Deployment
 
@@ -178,6 +203,16 @@ mv $$tmp/* $(1); \
 rm -rf $$tmp; \
 }
 endef
+
+.PHONY: golangci-lint
+golangci-lint: $(GOLANGCI_LINT) ## Install golangci-lint into ./bin.
+$(GOLANGCI_LINT): | $(LOCALBIN)
+	$(call go-install-tool,$(GOLANGCI_LINT),github.com/golangci/golangci-lint/v2/cmd/golangci-lint,$(GOLANGCI_LINT_VERSION))
+
+.PHONY: promtool
+promtool: $(PROMTOOL) ## Install promtool (from the Prometheus Go module) into ./bin.
+$(PROMTOOL): | $(LOCALBIN)
+	$(call go-install-tool,$(PROMTOOL),github.com/prometheus/prometheus/cmd/promtool,$(PROMTOOL_VERSION))
 
 ##@ Benchmarks
 

@@ -9,7 +9,7 @@ import (
 // Lists are bounded (MaxItems) so that every CEL rule stays inside the API server's cost
 // budget.
 //
-// The CEL rules below are the admission half of the rulebook (SPEC §3); internal/validation
+// The CEL rules below are the admission half of the rulebook (docs/rulebook.md); internal/validation
 // is its Go half and the single source of truth, and a test runs one table of specs
 // through both and requires them to agree. Every message starts with the rule id. CEL has
 // no local bindings here, so the effective lists are spelled out in each rule: in
@@ -291,27 +291,6 @@ const (
 	ClusterPodCIDRAvailable = "PodCIDRAvailable"
 	// ClusterMigrating is True while nodes move from Kubenet or NodeSubnet to Overlay.
 	ClusterMigrating = "Migrating"
-)
-
-// Reasons of the OverlayCluster conditions (those shared with the NodeNetworkConfig's
-// Allocated condition, such as ReasonInvalidConfig and ReasonPoolExhausted, are there).
-const (
-	// ReasonAllAllocated: Ready, every node is allocated.
-	ReasonAllAllocated = "Allocated"
-	// ReasonNotAllAllocated: not Ready, some node waits.
-	ReasonNotAllAllocated = "NotAllAllocated"
-	// ReasonValid: ConfigValid, the spec passes every rule.
-	ReasonValid = "Valid"
-	// ReasonPodCIDRRemovalRefused: a pod CIDR that holds blocks was removed or narrowed (B1).
-	ReasonPodCIDRRemovalRefused = "PodCIDRRemovalRefused"
-	// ReasonBlocksAvailable: PodCIDRAvailable, every family has free blocks.
-	ReasonBlocksAvailable = "BlocksAvailable"
-	// ReasonMigrating and ReasonMigrationComplete are the Migrating condition's.
-	ReasonMigrating         = "Migrating"
-	ReasonMigrationComplete = "MigrationComplete"
-	// ReasonExtraNonMasquerade warns that custom no-SNAT ranges may lose connectivity in
-	// Overlay mode (R54).
-	ReasonExtraNonMasquerade = "ExtraNonMasqueradeRanges"
 )
 
 // PoolStatus reports one family's pod address space.

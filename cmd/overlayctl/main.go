@@ -15,15 +15,15 @@ limitations under the License.
 */
 
 // Command overlayctl validates an OverlayCluster offline and answers capacity questions
-// before anything is deployed. The commands live in package app.
+// before anything is deployed. The commands live in internal/cli, shared with kubectl-overlaynet.
 package main
 
 import (
 	"os"
 
-	"github.com/overlaynet/overlaynet/cmd/overlayctl/app"
+	"github.com/overlaynet/overlaynet/internal/cli"
 )
 
 func main() {
-	os.Exit(app.Run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	os.Exit(cli.Run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }

@@ -18,39 +18,20 @@ import (
 	"github.com/overlaynet/overlaynet/internal/agent/desired"
 )
 
-// Reasons of the Programmed condition. (They belong next to the condition type in
-// api/v1alpha1 once that file's owners take them.)
+// Reasons of the Programmed condition, defined in api/v1alpha1 with every other reason.
 const (
-	// ReasonProgrammed: routes, SNAT and the CNI configuration match the allocation.
-	ReasonProgrammed = "Programmed"
-	// ReasonWaitingForAllocation: the node holds no pod CIDR yet; no CNI configuration is
-	// written, so the runtime keeps pods off the node.
-	ReasonWaitingForAllocation = "WaitingForAllocation"
-	// ReasonInvalidAllocation: the node's own status cannot be parsed or breaks the
-	// cluster's rules (B7).
-	ReasonInvalidAllocation = "InvalidAllocation"
-	// ReasonWaitingForCluster: the OverlayCluster status does not publish the facts every
-	// NodeNetworkConfig is checked against yet; the datapath is left as it is (B7).
-	ReasonWaitingForCluster = "WaitingForClusterStatus"
-	// ReasonInvalidClusterStatus: the OverlayCluster status breaks a rule; the datapath is
-	// left as it is (B7).
-	ReasonInvalidClusterStatus = "InvalidClusterStatus"
-	// ReasonPeersSkipped: the datapath is programmed, without the entries of peers whose
-	// status breaks the rules (B7); the message names them.
-	ReasonPeersSkipped = "PeersSkipped"
-	// ReasonForwardingFailed: IP forwarding could not be turned on.
-	ReasonForwardingFailed = "ForwardingFailed"
-	// ReasonRoutesFailed: a route to a peer block could not be programmed.
-	ReasonRoutesFailed = "RouteProgrammingFailed"
-	// ReasonSNATFailed: the nftables table could not be written.
-	ReasonSNATFailed = "SNATProgrammingFailed"
-	// ReasonProxyFailed: the node could not claim its node-subnet pod addresses on its
-	// uplink.
-	ReasonProxyFailed = "ProxyNeighborsFailed"
-	// ReasonCNIPluginsMissing: a plugin the configuration names is not in the CNI bin dir.
-	ReasonCNIPluginsMissing = "CNIPluginsMissing"
-	// ReasonCNIConfigFailed: the CNI configuration could not be written.
-	ReasonCNIConfigFailed = "CNIConfigFailed"
+	ReasonProgrammed           = v1alpha1.ReasonProgrammed
+	ReasonWaitingForAllocation = v1alpha1.ReasonWaitingForAllocation
+	ReasonInvalidAllocation    = v1alpha1.ReasonInvalidAllocation
+	ReasonWaitingForCluster    = v1alpha1.ReasonWaitingForClusterStatus
+	ReasonInvalidClusterStatus = v1alpha1.ReasonInvalidClusterStatus
+	ReasonPeersSkipped         = v1alpha1.ReasonPeersSkipped
+	ReasonForwardingFailed     = v1alpha1.ReasonForwardingFailed
+	ReasonRoutesFailed         = v1alpha1.ReasonRoutesFailed
+	ReasonSNATFailed           = v1alpha1.ReasonSNATFailed
+	ReasonProxyFailed          = v1alpha1.ReasonProxyFailed
+	ReasonCNIPluginsMissing    = v1alpha1.ReasonCNIPluginsMissing
+	ReasonCNIConfigFailed      = v1alpha1.ReasonCNIConfigFailed
 )
 
 // maxMessage keeps condition messages readable (the API allows 32768 bytes).

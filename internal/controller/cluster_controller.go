@@ -69,10 +69,11 @@ func (r *ClusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ 
 			return ctrl.Result{}, err
 		}
 	}
+	setNodeStates(counts)
 	ready := meta.IsStatusConditionTrue(st.Conditions, v1.ClusterConfigValid) &&
 		st.AllocatedNodes == st.Nodes && !meta.IsStatusConditionTrue(st.Conditions, v1.ClusterMigrating)
 	readyMsg := fmt.Sprintf("%d of %d nodes allocated", st.AllocatedNodes, st.Nodes)
-	r.setCondition(ovc, v1.ClusterReady, ready, map[bool]string{true: v1.ReasonAllAllocated, false: v1.ReasonNotAllAllocated}[ready], readyMsg)
+	r.setCondition(ovc, v1.ClusterReady, ready, map[bool]string{true: v1.ReasonAllocated, false: v1.ReasonNotAllAllocated}[ready], readyMsg)
 	if !meta.IsStatusConditionTrue(st.Conditions, v1.ClusterConfigValid) {
 		r.setCondition(ovc, v1.ClusterReady, false, v1.ReasonInvalidConfig, "the configuration breaks a rule: see ConfigValid")
 	}

@@ -45,8 +45,16 @@ var (
 		Name: "overlaynet_nodes_waiting",
 		Help: "Nodes that could not be allocated and wait for address space.",
 	})
+	nodeStates = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "overlaynet_nodes",
+		Help: "Nodes by state: total, allocated (NNC Allocated), programmed (the agent programmed the NNC's generation).",
+	}, []string{"state"})
 )
 
+// Collectors are the manager's own metrics. The chart's alerts and dashboard may use only
+// these and controller-runtime's (a test in charts/ checks).
+var Collectors = []prometheus.Collector{poolBlocks, allocations, allocationFailures, releases, conflicts, allocationLatency, nodesWaiting, nodeStates, claimsIgnored, statusRepairs}
+
 func init() {
-	metrics.Registry.MustRegister(poolBlocks, allocations, allocationFailures, releases, conflicts, allocationLatency, nodesWaiting, claimsIgnored, statusRepairs)
+	metrics.Registry.MustRegister(Collectors...)
 }

@@ -16,13 +16,11 @@ import (
 	"github.com/overlaynet/overlaynet/internal/netconf"
 )
 
-// Reasons of the Migrating condition.
+// Reasons of the Migrating condition, defined in api/v1alpha1 with every other reason.
 const (
-	ReasonMigrating         = "Migrating"
-	ReasonMigrationComplete = "MigrationComplete"
-	// ReasonExtraNonMasquerade warns that custom no-SNAT ranges may lose connectivity
-	// in Overlay mode (R54).
-	ReasonExtraNonMasquerade = "ExtraNonMasqueradeRanges"
+	ReasonMigrating          = v1.ReasonMigrating
+	ReasonMigrationComplete  = v1.ReasonMigrationComplete
+	ReasonExtraNonMasquerade = v1.ReasonExtraNonMasquerade
 )
 
 // reconcileMigration tracks a move from Kubenet or NodeSubnet to Overlay (R50–R54). The

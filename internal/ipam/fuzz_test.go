@@ -363,10 +363,10 @@ func (m *model) apply(t *testing.T, p *Pool, r *fuzzReader) string {
 			b = keys[r.next()%len(keys)]
 		}
 		want := m.blockErr(b)
-		switch want {
-		case nil:
+		switch {
+		case want == nil:
 			want = ErrNotAllocated
-		case ErrInUse:
+		case errors.Is(want, ErrInUse):
 			want = nil
 		}
 		err := p.Release(b)

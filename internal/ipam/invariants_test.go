@@ -67,7 +67,7 @@ func (p *Pool) check() error {
 				walkErr = fmt.Errorf("free runs %v and %v overlap or touch", *prev, iv)
 			}
 			for _, e := range s.excluded {
-				if !(iv.hi.less(e.lo) || e.hi.less(iv.lo)) {
+				if !iv.hi.less(e.lo) && !e.hi.less(iv.lo) {
 					walkErr = fmt.Errorf("free run %v overlaps excluded %v", iv, e)
 				}
 			}

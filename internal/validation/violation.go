@@ -24,7 +24,7 @@ import (
 
 // Violation is one broken rule: which rule, where, and what is wrong with which values.
 type Violation struct {
-	// Rule is the rule id: R1–R54 and B1–B2 from SPEC.md, or S1–S5 for the schema rules
+	// Rule is the rule id: R1–R54 and B1–B10 of the rulebook (Rules, docs/rulebook.md), or S1–S6 for the schema rules
 	// (see the package documentation).
 	Rule string
 	// Field is the path of the offending field, such as spec.podCIDRs[0].

@@ -1,5 +1,4 @@
-// Command benchscale measures the allocation controller at scale (SPEC §5, issues 5 and
-// 14): for each contender it starts a fresh local control plane, runs the controller
+// Command benchscale measures the allocation controller at scale (B8): for each contender it starts a fresh local control plane, runs the controller
 // against it, creates N Nodes with their InternalIP in the create (as kubelets register)
 // and prints the time until every node is allocated, the API writes per node (from the API
 // server's apiserver_request_total), the controller's CPU per node and its peak memory.

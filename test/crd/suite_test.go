@@ -1,4 +1,4 @@
-// Package crd proves the API contract of SPEC §2 against a real API server: the CRDs
+// Package crd proves the API contract (docs/architecture.md) against a real API server: the CRDs
 // install, the schema fills the R6 defaults, the cluster object's name is enforced, and
 // status round-trips through the status subresource.
 package crd

@@ -23,11 +23,14 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/overlaynet/overlaynet/api/v1alpha1"
+	"github.com/overlaynet/overlaynet/internal/cli"
 	"github.com/overlaynet/overlaynet/internal/testenv"
 	"github.com/overlaynet/overlaynet/test/harness"
 	"github.com/overlaynet/overlaynet/test/topology"
@@ -43,7 +46,7 @@ func main() {
 	verbose := flag.Bool("v", false, "Show the manager's and the agents' logs.")
 	hold := flag.Bool("hold", false, "Keep everything running after the tour until Ctrl-C, to explore with nsenter.")
 	flag.Parse()
-	var logs io.Writer = io.Discard
+	logs := io.Discard
 	if *verbose {
 		logs = os.Stderr
 	}
@@ -129,12 +132,20 @@ func (d *demo) run(ctx context.Context, hold bool) error {
 			return err
 		}
 	}
-	rows, err := waitFor(ctx, env, func(r harness.Allocation) bool { return r.Allocated == "True" })
+	if _, err := waitFor(ctx, env, func(r harness.Allocation) bool { return r.Allocated == "True" }); err != nil {
+		return err
+	}
+	if err := waitForClusterStatus(ctx, env); err != nil {
+		return err
+	}
+	// The allocations, as the kubectl plugin shows them (NodeNetworkConfig and
+	// OverlayCluster status written by the manager).
+	kubeconfig, err := env.KubeconfigFile(mustTempDir(d))
 	if err != nil {
 		return err
 	}
-	step("Allocations (NodeNetworkConfig status written by the manager)")
-	fmt.Print(harness.FormatAllocations(rows))
+	plugin(kubeconfig, "status")
+	plugin(kubeconfig, "nodes")
 
 	if !root {
 		step("Not root: skipping the datapath part (namespaces, agents, pods). Run `sudo make demo` to see it")
@@ -163,10 +174,10 @@ func (d *demo) run(ctx context.Context, hold bool) error {
 			return err
 		}
 	}
-	if rows, err = waitFor(ctx, env, func(r harness.Allocation) bool { return r.Programmed == "True" }); err != nil {
+	if _, err = waitFor(ctx, env, func(r harness.Allocation) bool { return r.Programmed == "True" }); err != nil {
 		return err
 	}
-	fmt.Print(harness.FormatAllocations(rows))
+	plugin(kubeconfig, "nodes")
 
 	step("Starting two pods per node through CNI, as a container runtime does")
 	type pod struct {
@@ -225,7 +236,8 @@ func (d *demo) run(ctx context.Context, hold bool) error {
 	}
 
 	if hold {
-		step("Holding; explore with nsenter (Ctrl-C cleans up)")
+		step("Holding; explore with nsenter or the plugin (Ctrl-C cleans up)")
+		fmt.Printf("  bin/kubectl-overlaynet --kubeconfig %s status   # make build first\n", kubeconfig)
 		for _, h := range topo.Nodes {
 			fmt.Printf("  nsenter --net=%s nft list table inet overlaynet   # %s\n", topology.NsPath(h.NS), h.Name)
 		}
@@ -248,6 +260,36 @@ func sampleCluster() *v1alpha1.OverlayCluster {
 				MaxPods:      ptr.To[int32](30),
 			}},
 		},
+	}
+}
+
+// plugin prints what `kubectl overlaynet ARGS` prints for the demo's control plane: the
+// plugin's own code, run in process.
+func plugin(kubeconfig string, args ...string) {
+	step("kubectl overlaynet %s", strings.Join(args, " "))
+	cli.RunPlugin(append([]string{"--kubeconfig", kubeconfig}, args...), cli.PluginOptions{
+		Streams: genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr},
+	})
+}
+
+// waitForClusterStatus waits until the OverlayCluster's status counts every node's blocks
+// (the manager batches count-only status writes).
+func waitForClusterStatus(ctx context.Context, env *testenv.Env) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for {
+		ovc := &v1alpha1.OverlayCluster{}
+		err := env.Client.Get(ctx, client.ObjectKey{Name: v1alpha1.ClusterName}, ovc)
+		if err == nil && len(ovc.Status.Pools) == len(ovc.Spec.IPFamilies) && !slices.ContainsFunc(ovc.Status.Pools, func(p v1alpha1.PoolStatus) bool {
+			return p.AllocatedBlocks != int64(len(nodes))
+		}) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the OverlayCluster status to count %d nodes: %w", len(nodes), ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
 }
 

@@ -78,7 +78,7 @@ func (b *Backend) syncRoutes(ctx context.Context, want []desired.Route, full boo
 			applied = append(applied, have[j:]...) // left as they were
 			break
 		}
-		c := 0
+		var c int
 		switch {
 		case i == len(want):
 			c = 1

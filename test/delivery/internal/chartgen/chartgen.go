@@ -253,6 +253,7 @@ func valuesSchema(crd *apiextensionsv1.CustomResourceDefinition) ([]byte, error)
 		return nil, fmt.Errorf("values.schema.base.json has no properties")
 	}
 	props["cluster"] = cluster
+	props["monitoring"] = monitoringSchema()
 	b, err := json.MarshalIndent(root, "", "  ")
 	if err != nil {
 		return nil, err

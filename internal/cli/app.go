@@ -14,10 +14,10 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-// Package app is overlayctl: it validates an OverlayCluster offline with the same rulebook
+// Package cli is overlayctl and kubectl-overlaynet: it validates an OverlayCluster offline with the same rulebook
 // the API server and the controller enforce (internal/validation), and plans its capacity
 // (internal/plan). Run is the whole program, so tests drive it with buffers.
-package app
+package cli
 
 import (
 	"errors"
@@ -64,20 +64,7 @@ var errInvalid = &exitError{code: ExitInvalid, err: errors.New("the configuratio
 func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	cmd := NewCommand(stdin, stdout, stderr)
 	cmd.SetArgs(args)
-	err := cmd.Execute()
-	if err == nil {
-		return ExitOK
-	}
-	var ee *exitError
-	if errors.As(err, &ee) {
-		if ee.code == ExitUnusable {
-			fmt.Fprintf(stderr, "error: %v\n", ee.err)
-		}
-		return ee.code
-	}
-	// Cobra's own errors: unknown commands and flags, missing arguments.
-	fmt.Fprintf(stderr, "error: %v\nRun 'overlayctl --help' for usage.\n", err)
-	return ExitUnusable
+	return exitCode(cmd.Execute(), stderr, "overlayctl")
 }
 
 // NewCommand returns the overlayctl command tree.

@@ -14,7 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package app
+package cli
 
 import (
 	"bytes"
@@ -26,7 +26,7 @@ import (
 // FuzzDecode feeds arbitrary bytes to overlayctl as a file: whatever the input, it exits
 // 0, 1 or 2 without panicking, and exit 2 always comes with an error message.
 //
-// Run it with: go test ./cmd/overlayctl/app -fuzz FuzzDecode
+// Run it with: go test ./internal/cli -fuzz FuzzDecode
 func FuzzDecode(f *testing.F) {
 	paths, _ := filepath.Glob(filepath.Join(samples, "*.yaml"))
 	for _, p := range paths {

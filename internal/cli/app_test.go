@@ -14,7 +14,7 @@ See the License for the specific language governing permissions and
 limitations under the License.
 */
 
-package app
+package cli
 
 import (
 	"bytes"
@@ -31,7 +31,7 @@ import (
 const header = "apiVersion: network.overlaynet.io/v1alpha1\nkind: OverlayCluster\nmetadata:\n  name: default\n"
 
 // samples is the directory of the sample configurations.
-var samples = filepath.Join("..", "..", "..", "config", "samples")
+var samples = filepath.Join("..", "..", "config", "samples")
 
 // result is what a run of overlayctl produced.
 type result struct {
