@@ -57,6 +57,8 @@ func reasonFor(err error) string {
 			return ReasonSNATFailed
 		case datapath.PartProxy:
 			return ReasonProxyFailed
+		case datapath.PartTunnels:
+			return ReasonEncapsulationFailed
 		}
 	}
 	var ce *cniError
@@ -73,7 +75,7 @@ func programmed(self *v1alpha1.NodeNetworkConfig, want *desired.Result, st datap
 		ObservedGeneration: self.Generation,
 		Reason:             ReasonProgrammed,
 		Message: fmt.Sprintf("Programmed %d routes to peer blocks, %d nftables rules and %d proxy neighbours; CNI configuration hands out up to %d pod addresses per family from %s",
-			st.Routes, st.Rules, st.ProxyNeighbors, want.CNI.Capacity, want.CNI.Source),
+			st.Routes, st.Rules, st.ProxyNeighbors, want.CNI.Capacity, want.CNI.Source) + pathsMessage(want.Paths),
 	}
 }
 

@@ -79,6 +79,7 @@ func ValidateSpec(spec *v1alpha1.OverlayClusterSpec) Violations {
 	checkMaxPods(&l, v)
 	checkSubnets(&l, v)
 	checkCompatibility(&l, v)
+	checkCrossSubnet(&l, v)
 	return l.vs
 }
 
