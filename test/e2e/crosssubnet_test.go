@@ -180,6 +180,8 @@ func runCrossSubnetScenario(t *testing.T, binDir string) {
 		g.Eventually(func() error {
 			return topology.PingDF(from.NS, to.IP(v1alpha1.IPv4), 1400, probeTimeout)
 		}).Should(Succeed())
+		// DF is really set: one byte more than the pod's MTU is refused at the sender.
+		g.Expect(topology.PingDF(from.NS, to.IP(v1alpha1.IPv4), podMTU-28+1, probeTimeout)).To(MatchError(ContainSubstring("message too long")))
 		// IPv6 at the largest size the pod's MTU allows (40-byte header, 8-byte ICMPv6).
 		g.Eventually(func() error {
 			return topology.PingDF(from.NS, to.IP(v1alpha1.IPv6), podMTU-48, probeTimeout)

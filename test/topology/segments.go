@@ -101,7 +101,7 @@ func NewRouted(cfg RoutedConfig) (_ *Routed, err error) {
 			return out
 		}
 		// The router's leg on this segment.
-		if err := plug(vnet, br, r.Router, name, name, addrsOf(1), nets); err != nil {
+		if err := plug(vnet, br, r.Router, "r-"+name, name, addrsOf(1), nets); err != nil {
 			return nil, err
 		}
 		gws := addrsOf(1)

@@ -114,6 +114,13 @@ func (b *Backend) syncRoutes(ctx context.Context, want []desired.Route, full boo
 				if err == nil {
 					err = b.nl.RouteReplace(kr)
 				}
+				if errors.Is(err, unix.EINVAL) && kr.Family == unix.AF_INET6 {
+					// IPv6 refuses to replace a route with one on another device (a
+					// peer moving onto or off a VXLAN device): delete, then add.
+					if err = b.nl.RouteDel(b.kernelRoute(o.dst, o.via)); err == nil || errors.Is(err, unix.ESRCH) {
+						err = b.nl.RouteAdd(kr)
+					}
+				}
 				if err != nil {
 					fail(fmt.Errorf("replacing route to %s via %s (node %s): %w", r.Dst, r.Via, r.Node, err))
 					applied = append(applied, ownedRoute{dst: o.dst, via: o.via})
