@@ -202,3 +202,23 @@ func (r *Routed) Close() error {
 	}
 	return errors.Join(append(errs, r.Topology.Close())...)
 }
+
+// NodeAddrs returns the addresses node name takes on its segment, IPv4 first, known before
+// the network is built (what its Node object reports); nil for an unknown name.
+func (cfg RoutedConfig) NodeAddrs(name string) []netip.Addr {
+	for _, seg := range cfg.Segments {
+		for i, n := range seg.Nodes {
+			if n != name {
+				continue
+			}
+			var out []netip.Addr
+			for _, p := range []netip.Prefix{seg.Net4, seg.Net6} {
+				if p.IsValid() {
+					out = append(out, nth(p, uint64(4+i)))
+				}
+			}
+			return out
+		}
+	}
+	return nil
+}
