@@ -177,7 +177,7 @@ func TestReconcileProgramsWritesCNIAndReportsOnlyItsCondition(t *testing.T) {
 	}
 	want := &conditionSummary{
 		Status: metav1.ConditionTrue, Reason: agent.ReasonProgrammed,
-		Message: "Programmed 1 routes to peer blocks, 10 nftables rules and 0 proxy neighbours; CNI configuration hands out up to 10 pod addresses per family from 10.244.1.0/24",
+		Message: "Programmed 1 routes to peer blocks (peers: 1 direct, 0 through VXLAN), 10 nftables rules and 0 proxy neighbours; CNI configuration hands out up to 10 pod addresses per family from 10.244.1.0/24",
 	}
 	if diff := cmp.Diff(want, condition(t, "a-1", v1alpha1.NodeProgrammed)); diff != "" {
 		t.Errorf("Programmed (-want +got):\n%s", diff)
@@ -322,7 +322,7 @@ func TestReconcileNodeSubnet(t *testing.T) {
 	}
 	want := &conditionSummary{
 		Status: metav1.ConditionTrue, Reason: agent.ReasonProgrammed,
-		Message: "Programmed 0 routes to peer blocks, 10 nftables rules and 10 proxy neighbours; CNI configuration hands out up to 10 pod addresses per family from the 10 reserved addresses of node subnet 10.224.0.0/24",
+		Message: "Programmed 0 routes to peer blocks (peers: 0 direct, 0 through VXLAN), 10 nftables rules and 10 proxy neighbours; CNI configuration hands out up to 10 pod addresses per family from the 10 reserved addresses of node subnet 10.224.0.0/24",
 	}
 	if diff := cmp.Diff(want, condition(t, "ns-1", v1alpha1.NodeProgrammed)); diff != "" {
 		t.Errorf("Programmed (-want +got):\n%s", diff)

@@ -99,7 +99,7 @@ func (e *encapsulation) apply(self *v1alpha1.NodeNetworkConfig, want *desired.Re
 
 // pathsMessage is the part of the Programmed message that says how peers are reached.
 func pathsMessage(p desired.Paths) string {
-	return fmt.Sprintf("; peers: %d direct, %d through VXLAN", p.Direct, p.Encapsulated)
+	return fmt.Sprintf(" (peers: %d direct, %d through VXLAN)", p.Direct, p.Encapsulated)
 }
 
 func directPeers(rs []desired.Route) int {

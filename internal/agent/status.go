@@ -74,8 +74,8 @@ func programmed(self *v1alpha1.NodeNetworkConfig, want *desired.Result, st datap
 		Status:             metav1.ConditionTrue,
 		ObservedGeneration: self.Generation,
 		Reason:             ReasonProgrammed,
-		Message: fmt.Sprintf("Programmed %d routes to peer blocks, %d nftables rules and %d proxy neighbours; CNI configuration hands out up to %d pod addresses per family from %s",
-			st.Routes, st.Rules, st.ProxyNeighbors, want.CNI.Capacity, want.CNI.Source) + pathsMessage(want.Paths),
+		Message: fmt.Sprintf("Programmed %d routes to peer blocks%s, %d nftables rules and %d proxy neighbours; CNI configuration hands out up to %d pod addresses per family from %s",
+			st.Routes, pathsMessage(want.Paths), st.Rules, st.ProxyNeighbors, want.CNI.Capacity, want.CNI.Source),
 	}
 }
 

@@ -111,7 +111,7 @@ func runCrossSubnetScenario(t *testing.T, binDir string) {
 				p := meta.FindStatusCondition(c.nnc(g, h.Name).Status.Conditions, v1alpha1.NodeProgrammed)
 				g.Expect(p).NotTo(BeNil())
 				g.Expect(p.Status).To(Equal(metav1.ConditionTrue), p.Message)
-				g.Expect(p.Message).To(HaveSuffix(wantPaths[h.Name]))
+				g.Expect(p.Message).To(ContainSubstring("(" + wantPaths[h.Name] + ")"))
 			}).WithTimeout(90 * time.Second).Should(Succeed())
 		}
 	})
