@@ -24,8 +24,9 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"runtime"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -44,14 +45,18 @@ import (
 
 func main() {
 	seconds := flag.Int("seconds", 3, "length of each iperf3 run")
-	runs := flag.Int("runs", 3, "iperf3 runs per path; the median is printed")
+	runs := flag.Int("runs", 3, "iperf3 runs per path, each paired with a baseline run; the medians are printed")
 	pings := flag.Int("pings", 2000, "TCP ping-pongs per path for the latency")
+	flag.BoolVar(&profile, "perf", false, "profile one more run of each pod path with perf and print the hottest kernel symbols")
 	flag.Parse()
 	if err := run(*seconds, *runs, *pings); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-datapath:", err)
 		os.Exit(1)
 	}
 }
+
+// profile is the -perf flag.
+var profile bool
 
 func run(seconds, runs, pings int) (err error) {
 	if os.Geteuid() != 0 {
@@ -162,23 +167,47 @@ func run(seconds, runs, pings int) (err error) {
 	}
 	fmt.Printf("bench-datapath: iperf3 -t %d, median of %d runs; latency: %d TCP ping-pongs of 1 byte; pod MTU %d, VXLAN device MTU %d\n",
 		seconds, runs, pings, linkMTU(pods[0]), 1500-desired.TunnelOverhead(v1alpha1.IPv4))
-	fmt.Printf("%-50s %12s %8s %12s %12s %8s\n", "path", "Gbit/s", "ratio", "RTT p50 µs", "RTT p99 µs", "ratio")
-	var baseGbps, baseRTT float64
+	// The machine is shared: each run of a path is paired with a run of the baseline just
+	// before it, and the ratio is the median of the pairs' ratios, so that load that
+	// changes during the benchmark cancels out.
+	fmt.Printf("%-50s %10s %8s %12s %12s %8s\n", "path", "Gbit/s", "ratio", "RTT p50 µs", "RTT p99 µs", "ratio")
+	base := paths[0]
 	for i, p := range paths {
-		gbps, err := throughput(p.from, p.to, seconds, runs)
+		var rates, ratios []float64
+		for range runs {
+			b, err := throughput(base.from, base.to, seconds)
+			if err != nil {
+				return fmt.Errorf("%s: %w", base.name, err)
+			}
+			r := b
+			if i > 0 {
+				if r, err = throughput(p.from, p.to, seconds); err != nil {
+					return fmt.Errorf("%s: %w", p.name, err)
+				}
+			}
+			rates, ratios = append(rates, r), append(ratios, r/b)
+		}
+		baseP50, _, err := latency(base.from, base.to, pings)
 		if err != nil {
-			return fmt.Errorf("%s: %w", p.name, err)
+			return fmt.Errorf("%s: %w", base.name, err)
 		}
 		p50, p99, err := latency(p.from, p.to, pings)
 		if err != nil {
 			return fmt.Errorf("%s: %w", p.name, err)
 		}
-		if i == 0 {
-			baseGbps, baseRTT = gbps, p50
-		}
-		fmt.Printf("%-50s %12.2f %7.0f%% %12.1f %12.1f %7.0f%%\n", p.name, gbps, 100*gbps/baseGbps, p50, p99, 100*p50/baseRTT)
+		fmt.Printf("%-50s %10.2f %7.0f%% %12.1f %12.1f %7.0f%%   (ratios %s)\n", p.name, median(rates), 100*median(ratios), p50, p99, 100*p50/baseP50, percents(ratios))
 	}
-	fmt.Println("throughput ratio: of the baseline's Gbit/s (higher is better); latency ratio: of the baseline's p50 RTT (lower is better)")
+	if load, err := os.ReadFile("/proc/loadavg"); err == nil {
+		fmt.Printf("load average during the runs (this machine has %d CPUs): %s", runtime.NumCPU(), load)
+	}
+	fmt.Println("throughput ratio: median of path/baseline over runs each paired with a baseline run (higher is better); latency ratio: of the baseline's p50 RTT measured just before (lower is better)")
+	if profile {
+		for _, p := range paths[1:] {
+			if err := perfProfile(p.name, p.from, p.to, seconds); err != nil {
+				return err
+			}
+		}
+	}
 	fmt.Println("pod-ingress guard and VXLAN guard counters (packets that reached the drop rules) after the runs:")
 	for _, h := range topo.Nodes {
 		fmt.Printf("  %s: %s\n", h.Name, guardCounters(h))
@@ -203,42 +232,83 @@ func (t *target) inNS(fn func() error) error {
 }
 
 // throughput runs iperf3 from one namespace to a server in the other and returns the
-// median received rate in Gbit/s.
-func throughput(from, to *target, seconds, runs int) (float64, error) {
-	var rates []float64
-	for range runs {
-		srv := exec.Command("nsenter", "--net="+to.nsPath, "iperf3", "-s", "-1", "-B", to.addr.String())
-		srv.Stdout, srv.Stderr = io.Discard, io.Discard
-		if err := srv.Start(); err != nil {
-			return 0, err
-		}
-		var outb []byte
-		var err error
-		for try := 0; try < 50; try++ {
-			time.Sleep(50 * time.Millisecond)
-			outb, err = exec.Command("nsenter", "--net="+from.nsPath, "iperf3", "-c", to.addr.String(), "-t", fmt.Sprint(seconds), "-J").Output()
-			if err == nil {
-				break
-			}
-		}
-		_ = srv.Wait()
-		if err != nil {
-			return 0, fmt.Errorf("iperf3 %s -> %s: %w: %s", from.name, to.addr, err, outb)
-		}
-		var res struct {
-			End struct {
-				SumReceived struct {
-					BitsPerSecond float64 `json:"bits_per_second"`
-				} `json:"sum_received"`
-			} `json:"end"`
-		}
-		if err := json.Unmarshal(outb, &res); err != nil {
-			return 0, fmt.Errorf("reading iperf3's report: %w", err)
-		}
-		rates = append(rates, res.End.SumReceived.BitsPerSecond/1e9)
+// received rate in Gbit/s.
+func throughput(from, to *target, seconds int) (float64, error) {
+	srv := exec.Command("nsenter", "--net="+to.nsPath, "iperf3", "-s", "-1", "-B", to.addr.String())
+	srv.Stdout, srv.Stderr = io.Discard, io.Discard
+	if err := srv.Start(); err != nil {
+		return 0, err
 	}
-	sort.Float64s(rates)
-	return rates[len(rates)/2], nil
+	var outb []byte
+	var err error
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond) // the server is listening once a client connects
+		outb, err = exec.Command("nsenter", "--net="+from.nsPath, "iperf3", "-c", to.addr.String(), "-t", fmt.Sprint(seconds), "-J").Output()
+		if err == nil {
+			break
+		}
+	}
+	if err != nil {
+		_ = srv.Process.Kill()
+		_ = srv.Wait()
+		return 0, fmt.Errorf("iperf3 %s -> %s: %w: %s", from.name, to.addr, err, outb)
+	}
+	_ = srv.Wait()
+	var res struct {
+		End struct {
+			SumReceived struct {
+				BitsPerSecond float64 `json:"bits_per_second"`
+			} `json:"sum_received"`
+		} `json:"end"`
+	}
+	if err := json.Unmarshal(outb, &res); err != nil {
+		return 0, fmt.Errorf("reading iperf3's report: %w", err)
+	}
+	return res.End.SumReceived.BitsPerSecond / 1e9, nil
+}
+
+// perfProfile runs perf record system-wide during one iperf3 run and prints the hottest
+// symbols of the iperf3 processes, which is where the kernel does the forwarding work of
+// veth and VXLAN (their softirqs run in the sender's context).
+func perfProfile(name string, from, to *target, seconds int) error {
+	out := filepath.Join(os.TempDir(), fmt.Sprintf("bench-datapath-%d.perf", os.Getpid()))
+	defer os.Remove(out)
+	rec := exec.Command("perf", "record", "-a", "-g", "-o", out, "--", "sleep", fmt.Sprint(seconds))
+	rec.Stdout, rec.Stderr = io.Discard, io.Discard
+	if err := rec.Start(); err != nil {
+		return fmt.Errorf("perf: %w", err)
+	}
+	if _, err := throughput(from, to, seconds); err != nil {
+		return err
+	}
+	if err := rec.Wait(); err != nil {
+		return fmt.Errorf("perf record: %w", err)
+	}
+	rep, err := exec.Command("perf", "report", "-i", out, "--comms", "iperf3", "--no-children", "--sort", "sym", "--stdio", "-g", "none", "--percent-limit", "1.5").Output()
+	if err != nil {
+		return fmt.Errorf("perf report: %w", err)
+	}
+	fmt.Printf("\nperf, %s (iperf3 processes, symbols above 1.5%%):\n", name)
+	for _, l := range strings.Split(string(rep), "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+			fmt.Println("  " + l)
+		}
+	}
+	return nil
+}
+
+func percents(xs []float64) string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = fmt.Sprintf("%.0f%%", 100*x)
+	}
+	return strings.Join(out, " ")
+}
+
+func median(xs []float64) float64 {
+	xs = slices.Clone(xs)
+	slices.Sort(xs)
+	return xs[len(xs)/2]
 }
 
 // latency runs n one-byte TCP ping-pongs from one namespace to a server in the other and

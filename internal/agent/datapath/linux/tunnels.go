@@ -26,6 +26,8 @@ import (
 type tunnelState struct {
 	// index is the device's interface index.
 	index int
+	// addr is the device's own address as last set.
+	addr netip.Addr
 	// neigh maps each gateway to its MAC; fdb each MAC to its node IP.
 	neigh map[netip.Addr]string
 	fdb   map[string]netip.Addr
@@ -98,10 +100,13 @@ func (b *Backend) syncTunnel(t *desired.Tunnel, full bool, st *datapath.Stats) e
 			st.TunnelChanged++
 		}
 	}
-	if full {
+	if full || s.addr != t.Addr {
 		if err := b.ensureTunnelAddr(t, index); err != nil {
 			return err
 		}
+		s.addr = t.Addr
+	}
+	if full {
 		if s.neigh, s.fdb, err = b.readTunnelEntries(t.Family, index); err != nil {
 			return err
 		}
