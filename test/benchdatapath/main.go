@@ -243,7 +243,11 @@ func throughput(from, to *target, seconds int) (float64, error) {
 	var err error
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); {
 		time.Sleep(100 * time.Millisecond) // the server is listening once a client connects
-		outb, err = exec.Command("nsenter", "--net="+from.nsPath, "iperf3", "-c", to.addr.String(), "-t", fmt.Sprint(seconds), "-J").Output()
+		// --connect-timeout and the context bound a client that meets a stuck server.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(seconds+10)*time.Second)
+		outb, err = exec.CommandContext(ctx, "nsenter", "--net="+from.nsPath, "iperf3", "-c", to.addr.String(),
+			"-t", fmt.Sprint(seconds), "-J", "--connect-timeout", "3000").Output()
+		cancel()
 		if err == nil {
 			break
 		}
@@ -333,6 +337,7 @@ func latency(from, to *target, n int) (float64, float64, error) {
 		return 0, 0, err
 	}
 	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(60 * time.Second))
 	buf := []byte{1}
 	rtts := make([]float64, 0, n)
 	for range n {
