@@ -227,6 +227,12 @@ bench-scale: ## NODES (5,000) Nodes on a local API server, kube-controller-manag
 .PHONY: bench-fleet
 bench-fleet: ## K node agents (recording datapath) on a local API server with N nodes: status writes per node join, agent CPU per peer change.
 	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" $(GO) run ./test/benchfleet -agents $${AGENTS:-10} -nodes $${NODES:-2000} -joins $${JOINS:-50}
+# bench-datapath needs root and iperf3 (a Debian package); it installs iperf3 with apt-get
+# when it can, and says what to install when it cannot.
+.PHONY: bench-datapath
+bench-datapath: ## Pod-to-pod TCP throughput and latency in namespaces: same node, direct, VXLAN across subnets, against the host-to-host baseline (root, iperf3).
+	@command -v iperf3 >/dev/null || { command -v apt-get >/dev/null && apt-get install -y iperf3 >/dev/null; } || { echo "bench-datapath needs iperf3: apt-get install iperf3"; exit 1; }
+	$(GO) run ./test/benchdatapath $(BENCHFLAGS)
 
 .PHONY: bench-agent
 bench-agent: ## Node agent at 5,000 peers: desired state, routes from empty into a fresh netns, one change (netns parts need root).

@@ -74,6 +74,9 @@ const (
 	ReasonProxyFailed = "ProxyNeighborsFailed"
 	// ReasonCNIPluginsMissing: a plugin the configuration names is not in the CNI bin dir.
 	ReasonCNIPluginsMissing = "CNIPluginsMissing"
+	// ReasonEncapsulationFailed: the node cannot reach peers off its link as the cluster's
+	// crossSubnet setting asks (B9): its uplink is unknown or too small for VXLAN (X2).
+	ReasonEncapsulationFailed = "EncapsulationFailed"
 	// ReasonCNIConfigFailed: the CNI configuration could not be written.
 	ReasonCNIConfigFailed = "CNIConfigFailed"
 )

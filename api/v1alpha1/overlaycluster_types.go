@@ -79,6 +79,12 @@ import (
 // +kubebuilder:validation:XValidation:rule="self.mode != 'Kubenet' || self.networkPolicy != 'Azure'",message="R35: Kubenet does not support the Azure network policy",fieldPath=".networkPolicy"
 // +kubebuilder:validation:XValidation:rule="self.mode != 'Kubenet' || !self.virtualNodes",message="R35: Kubenet does not support virtual nodes",fieldPath=".virtualNodes"
 //
+// X1: the VXLAN port is outside the NodePort range and the ports of Kubernetes components.
+// +kubebuilder:validation:XValidation:rule="!has(self.crossSubnet) || !has(self.crossSubnet.vxlanPort) || ((self.crossSubnet.vxlanPort < 30000 || self.crossSubnet.vxlanPort > 32767) && !(self.crossSubnet.vxlanPort in [6443, 2379, 2380, 10250, 10256, 10257, 10259]))",messageExpression="'X1: crossSubnet.vxlanPort %d collides with the NodePort range 30000-32767 or a Kubernetes component port (6443, 2379, 2380, 10250, 10256, 10257, 10259)'.format([self.crossSubnet.vxlanPort])",fieldPath=".crossSubnet.vxlanPort"
+//
+// X3: NodeSubnet pods hold VNet addresses that the node network reaches: nothing to encapsulate.
+// +kubebuilder:validation:XValidation:rule="self.mode != 'NodeSubnet' || !has(self.crossSubnet) || !has(self.crossSubnet.mode) || self.crossSubnet.mode == 'Direct'",messageExpression="'X3: NodeSubnet mode routes pod addresses on the node network; crossSubnet.mode ' + self.crossSubnet.mode + ' needs pod blocks (Overlay or Kubenet): set Direct or leave it unset'",fieldPath=".crossSubnet.mode"
+//
 // R52: only Kubenet and NodeSubnet change mode, and only to Overlay; leaving Overlay is irreversible.
 // +kubebuilder:validation:XValidation:rule="self.mode == oldSelf.mode || self.mode == 'Overlay'",messageExpression="'R52: mode cannot change from ' + oldSelf.mode + ' to ' + self.mode + (oldSelf.mode == 'Overlay' ? ': the migration to Overlay is irreversible' : ': only a migration to Overlay is supported')",fieldPath=".mode"
 //
@@ -237,6 +243,12 @@ type OverlayClusterSpec struct {
 	// +kubebuilder:default=false
 	// +optional
 	VirtualNodes bool `json:"virtualNodes"`
+
+	// crossSubnet says how pod traffic reaches nodes that do not share a link: directly
+	// where they do, in VXLAN where they do not (the default), always in VXLAN, or never
+	// (B9). See CrossSubnetSpec for the defaults.
+	// +optional
+	CrossSubnet *CrossSubnetSpec `json:"crossSubnet,omitempty"`
 }
 
 // NodePool is a set of nodes selected by labels that share a subnet and a pod limit.

@@ -129,7 +129,9 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) (*Agent, error) {
 	err = ctrl.NewControllerManagedBy(mgr).
 		Named("nodeagent").
 		Watches(&v1alpha1.NodeNetworkConfig{}, toSelf, builder.WithPredicates(relevantChange(self))).
-		Watches(&v1alpha1.OverlayCluster{}, toSelf, builder.WithPredicates(clusterFactsChange())).
+		// The cluster's facts (status) and its crossSubnet setting (spec) wake the agent;
+		// the counts in its status do not.
+		Watches(&v1alpha1.OverlayCluster{}, toSelf, builder.WithPredicates(predicate.Or(clusterFactsChange(), predicate.GenerationChangedPredicate{}))).
 		Complete(a)
 	if err != nil {
 		return nil, fmt.Errorf("setting up the node agent: %w", err)
@@ -231,7 +233,14 @@ func (a *Agent) Reconcile(ctx context.Context, _ reconcile.Request) (ctrl.Result
 		// Only pods left from an earlier mode depend on the leases: program the rest.
 		log.Error(err, "Reading the pods' addresses; pods that kept an address from an earlier mode may lose connectivity")
 	}
-	want, err := desired.ComputeCached(self, all.Items, cluster, leases, a.opts.CNI, &a.peers)
+	enc, err := a.crossSubnet(ctx, self)
+	if err != nil {
+		return ctrl.Result{}, a.report(ctx, self, notProgrammed(self, ReasonEncapsulationFailed, err.Error()))
+	}
+	want, err := desired.ComputeCached(self, all.Items, cluster, leases, enc.cni, &a.peers)
+	if err == nil {
+		enc.apply(self, want)
+	}
 	switch {
 	case errors.Is(err, desired.ErrNotAllocated):
 		log.V(1).Info("Waiting for the node's pod CIDRs")
@@ -268,10 +277,11 @@ func (a *Agent) program(ctx context.Context, self *v1alpha1.NodeNetworkConfig, w
 
 	st, dpErr := a.opts.Datapath.Apply(ctx, &want.Datapath, full)
 	recordStats(a.opts.NodeName, st)
-	if st.RoutesAdded+st.RoutesRemoved+st.RoutesReplaced+st.NodeIPsChanged+st.ProxyChanged > 0 || st.TableWritten {
+	if st.RoutesAdded+st.RoutesRemoved+st.RoutesReplaced+st.NodeIPsChanged+st.ProxyChanged+st.TunnelChanged > 0 || st.TableWritten {
 		log.Info("Programmed datapath", "full", st.Full, "routes", st.Routes, "added", st.RoutesAdded,
 			"removed", st.RoutesRemoved, "replaced", st.RoutesReplaced, "nodeIPsChanged", st.NodeIPsChanged, "rules", st.Rules,
-			"proxyNeighbors", st.ProxyNeighbors, "proxyChanged", st.ProxyChanged)
+			"proxyNeighbors", st.ProxyNeighbors, "proxyChanged", st.ProxyChanged,
+			"vxlanPeers", st.TunnelPeers, "vxlanChanged", st.TunnelChanged)
 	}
 	// The CNI configuration is written even when a route failed: one unreachable peer
 	// must not keep every pod off this node.

@@ -48,6 +48,8 @@ func reasonFor(err error) string {
 			return ReasonSNATFailed
 		case datapath.PartProxy:
 			return ReasonProxyFailed
+		case datapath.PartTunnels:
+			return ReasonEncapsulationFailed
 		}
 	}
 	var ce *cniError
@@ -69,8 +71,8 @@ func programmed(self *v1alpha1.NodeNetworkConfig, want *desired.Result) metav1.C
 		Status:             metav1.ConditionTrue,
 		ObservedGeneration: self.Generation,
 		Reason:             ReasonProgrammed,
-		Message: fmt.Sprintf("Routes to peer blocks, SNAT and the pod-ingress guard are programmed; the CNI configuration hands out up to %d pod addresses per family from %s",
-			want.CNI.Capacity, want.CNI.Source),
+		Message: fmt.Sprintf("Routes to peer blocks (%s), SNAT and the pod-ingress guard are programmed; the CNI configuration hands out up to %d pod addresses per family from %s",
+			want.PathPolicy, want.CNI.Capacity, want.CNI.Source),
 	}
 	if len(want.Skipped) > 0 {
 		c.Reason = ReasonPeersSkipped

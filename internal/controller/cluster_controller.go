@@ -192,7 +192,8 @@ func (r *ClusterReconciler) setCondition(ovc *v1.OverlayCluster, typ string, ok 
 }
 
 // NetworkRules returns the flows the node network must allow (R17): node to node, node to
-// pod and pod to pod, on every port and protocol.
+// pod and pod to pod, on every port and protocol, and the VXLAN port when peers may be
+// encapsulated (B9).
 func NetworkRules(cfg *netconf.Config) []v1.NetworkRule {
 	vnet, pods := netconf.Strings(cfg.VNetCIDRs), netconf.Strings(cfg.ClusterPodCIDRs())
 	if cfg.Mode == v1.ModeNodeSubnet {
@@ -201,11 +202,11 @@ func NetworkRules(cfg *netconf.Config) []v1.NetworkRule {
 	rule := func(name string, from, to []string) v1.NetworkRule {
 		return v1.NetworkRule{Name: name, Sources: from, Destinations: to, Protocol: "Any", Ports: "Any"}
 	}
-	return []v1.NetworkRule{
+	return append([]v1.NetworkRule{
 		rule("node-to-node", vnet, vnet),
 		rule("node-to-pod", vnet, pods),
 		rule("pod-to-pod", pods, pods),
-	}
+	}, vxlanRules(cfg)...)
 }
 
 // equalClusterStatus compares two statuses by content, condition timestamps aside; nil

@@ -70,7 +70,7 @@ var _ = Describe("Allocation", func() {
 			g.Expect(meta.IsStatusConditionTrue(ovc.Status.Conditions, v1.ClusterConfigValid)).To(BeTrue())
 			g.Expect(meta.IsStatusConditionTrue(ovc.Status.Conditions, v1.ClusterPodCIDRAvailable)).To(BeTrue())
 			g.Expect(ovc.Status.ObservedGeneration).To(Equal(ovc.Generation))
-			g.Expect(ovc.Status.NetworkRules).To(HaveLen(3), "R17")
+			g.Expect(ovc.Status.NetworkRules).To(HaveLen(4), "R17, and B9's VXLAN port")
 			g.Expect(testutil.ToFloat64(poolBlocksGauge("IPv4", "allocated"))).To(Equal(100.0), "B3 metric")
 			g.Expect(testutil.ToFloat64(poolBlocksGauge("IPv4", "free"))).To(Equal(156.0), "B3 metric")
 			g.Expect(ovc.Status.NetworkRules[2]).To(Equal(v1.NetworkRule{Name: "pod-to-pod",

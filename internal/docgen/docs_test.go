@@ -99,7 +99,7 @@ func TestEveryCitedRuleIsInTheRuleTable(t *testing.T) {
 func TestRuleTableIsWellFormed(t *testing.T) {
 	seen := map[string]bool{}
 	for _, r := range validation.Rules {
-		if !regexp.MustCompile(`^[RSB][0-9]{1,2}$`).MatchString(r.ID) {
+		if !regexp.MustCompile(`^[RSBX][0-9]{1,2}$`).MatchString(r.ID) {
 			t.Errorf("rule id %q is not of the form R12, S3 or B4", r.ID)
 		}
 		if seen[r.ID] {

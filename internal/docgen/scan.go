@@ -38,7 +38,7 @@ import (
 )
 
 // RuleID matches a rule id as a word: S1, R50, B10.
-var RuleID = regexp.MustCompile(`\b[RSB][0-9]{1,2}\b`)
+var RuleID = regexp.MustCompile(`\b[RSBX][0-9]{1,2}\b`)
 
 // TestRef is one test that names a rule.
 type TestRef struct {

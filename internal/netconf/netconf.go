@@ -47,6 +47,8 @@ type Config struct {
 	NetworkPolicy v1alpha1.NetworkPolicyEngine
 	OutboundType  v1alpha1.OutboundType
 	VirtualNodes  bool
+	// CrossSubnet is how nodes reach peers off their link (B9).
+	CrossSubnet CrossSubnet
 }
 
 // NodePool is a resolved node pool.
@@ -108,6 +110,7 @@ func Resolve(spec *v1alpha1.OverlayClusterSpec) (*Config, error) {
 	if c.OutboundType == "" {
 		c.OutboundType = v1alpha1.OutboundLoadBalancer
 	}
+	c.CrossSubnet = ResolveCrossSubnet(c.Mode, spec.CrossSubnet)
 
 	var err error
 	if c.PodCIDRs, err = perFamily("spec.podCIDRs", spec.PodCIDRs, c.Families,

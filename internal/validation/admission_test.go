@@ -41,7 +41,7 @@ import (
 
 // ruleIDs finds the rule ids in an API server message: every CEL message of the CRD
 // starts with one, as in `spec.dnsServiceIP: Invalid value: "10.0.0.1": R5: dnsServiceIP ...`.
-var ruleIDs = regexp.MustCompile(`\b([RSB][0-9]{1,2}): `)
+var ruleIDs = regexp.MustCompile(`\b([RSBX][0-9]{1,2}): `)
 
 // TestAdmissionAgreesWithRulebook runs the shared rulebook through a real API server with
 // the generated CRD and requires, for every row, the verdict of the Go rulebook

@@ -74,6 +74,11 @@ func celFormat(template string, args ...string) string {
 	return fmt.Sprintf("'%s'.format([%s])", template, strings.Join(args, ", "))
 }
 
+// celInts is a CEL list of integers.
+func celInts(is []int) string {
+	return strings.ReplaceAll(fmt.Sprint(is), " ", ", ")
+}
+
 func celFamily(c string) string {
 	return fmt.Sprintf("(cidr(%s).ip().family() == 4 ? 'IPv4' : 'IPv6')", c)
 }
@@ -232,6 +237,18 @@ func celRules() []celRule {
 		message: "R35: Kubenet does not support the Azure network policy", fieldPath: ".networkPolicy"})
 	r(celRule{rule: "self.mode != 'Kubenet' || !self.virtualNodes",
 		message: "R35: Kubenet does not support virtual nodes", fieldPath: ".virtualNodes"})
+
+	const port = "self.crossSubnet.vxlanPort"
+	r(celRule{comment: "X1: the VXLAN port is outside the NodePort range and the ports of Kubernetes components.",
+		rule: fmt.Sprintf("!has(self.crossSubnet) || !has(%[1]s) || ((%[1]s < %[2]d || %[1]s > %[3]d) && !(%[1]s in %[4]s))",
+			port, nodePortFirst, nodePortLast, celInts(componentPorts)),
+		messageExpression: celFormat(fmt.Sprintf("X1: crossSubnet.vxlanPort %%d collides with the NodePort range %d-%d or a Kubernetes component port (%s)",
+			nodePortFirst, nodePortLast, componentPortList()), port),
+		fieldPath: ".crossSubnet.vxlanPort"})
+	r(celRule{comment: "X3: NodeSubnet pods hold VNet addresses that the node network reaches: nothing to encapsulate.",
+		rule:              "self.mode != 'NodeSubnet' || !has(self.crossSubnet) || !has(self.crossSubnet.mode) || self.crossSubnet.mode == 'Direct'",
+		messageExpression: "'X3: NodeSubnet mode routes pod addresses on the node network; crossSubnet.mode ' + self.crossSubnet.mode + ' needs pod blocks (Overlay or Kubenet): set Direct or leave it unset'",
+		fieldPath:         ".crossSubnet.mode"})
 
 	// Transition rules: they see oldSelf and run on updates only.
 	r(celRule{comment: "R52: only Kubenet and NodeSubnet change mode, and only to Overlay; leaving Overlay is irreversible.",

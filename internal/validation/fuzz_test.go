@@ -25,7 +25,7 @@ import (
 	"github.com/overlaynet/overlaynet/internal/validation/fuzzspec"
 )
 
-var ruleID = regexp.MustCompile(`^[RSB][0-9]{1,2}$`)
+var ruleID = regexp.MustCompile(`^[RSBX][0-9]{1,2}$`)
 
 // FuzzValidateSpec feeds arbitrary specs to every function of the rulebook and to
 // netconf.Resolve. Besides never panicking, it holds them to three promises:

@@ -52,7 +52,7 @@ type Enforcement struct {
 // Rule is one rule of the rulebook.
 type Rule struct {
 	// ID is the rule id: S1–S6 for schema rules, R1–R54 for the networking model, B1–B10
-	// for what overlaynet adds beyond it.
+	// for what overlaynet adds beyond it, X1–X3 for the cross-subnet setting (B9).
 	ID string
 	// Statement is the rule, in one or two sentences a user can read on its own.
 	Statement string
@@ -184,7 +184,14 @@ var Rules = []Rule{
 	{ID: "B8", Statement: "Scale to 65,536 nodes: O(1) manager work per event, agent work proportional to the change, at most 2 API writes per node.",
 		Enforced: nil},
 	{ID: "B9", Statement: "Nodes that do not share a link still carry pod traffic (direct routes where possible, encapsulation only where needed).",
-		Enforced: nil},
+		Enforced: []Enforcement{agentAt("internal/agent/desired.Encapsulate")}},
+
+	{ID: "X1", Statement: "The VXLAN UDP port (crossSubnet.vxlanPort) stays clear of the NodePort range and of the Kubernetes components' ports (6443, 2379, 2380, 10250, 10256, 10257, 10259).",
+		Enforced: []Enforcement{goRule(validateSpec)}},
+	{ID: "X2", Statement: "The pods' MTU is at least 1280 (IPv6's minimum): crossSubnet.podMTU, and the uplink MTU less the VXLAN overhead on every node that encapsulates.",
+		Enforced: []Enforcement{goRule(validateSpec), agentAt("internal/agent/desired.PodMTU")}},
+	{ID: "X3", Statement: "NodeSubnet mode routes pod addresses on the node network, so its crossSubnet.mode is Direct.",
+		Enforced: []Enforcement{goRule(validateSpec)}},
 	{ID: "B10", Statement: "Proven on real nodes: kubelet, containerd, runc and kube-proxy run the product from its own install manifest.",
 		Enforced: nil},
 }

@@ -80,6 +80,7 @@ func ValidateSpec(spec *v1alpha1.OverlayClusterSpec) Violations {
 	checkSubnets(&l, v)
 	checkNodeSubnetBounds(&l, v)
 	checkCompatibility(&l, v)
+	checkCrossSubnet(&l, v)
 	return l.vs
 }
 

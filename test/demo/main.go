@@ -22,7 +22,9 @@ import (
 	"syscall"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -36,10 +38,16 @@ import (
 	"github.com/overlaynet/overlaynet/test/topology"
 )
 
+// The node network: node-1 to node-4 share one subnet, node-5 sits in a second one behind a
+// router that knows only the node subnets, so its pods are reached through VXLAN (B9). The
+// external host is behind the router too.
 var (
-	vnet4 = netip.MustParsePrefix("10.224.0.0/24")
-	vnet6 = netip.MustParsePrefix("fd10:224::/64")
-	nodes = []string{"node-1", "node-2", "node-3", "node-4", "node-5"}
+	subnet1 = topology.Segment{Nodes: []string{"node-1", "node-2", "node-3", "node-4"},
+		Net4: netip.MustParsePrefix("10.224.0.0/24"), Net6: netip.MustParsePrefix("fd10:224::/64")}
+	subnet2 = topology.Segment{Nodes: []string{"node-5"},
+		Net4: netip.MustParsePrefix("10.225.0.0/24"), Net6: netip.MustParsePrefix("fd10:225::/64")}
+	outside = topology.Segment{Net4: netip.MustParsePrefix("10.226.0.0/24"), Net6: netip.MustParsePrefix("fd10:226::/64")}
+	nodes   = slices.Concat(subnet1.Nodes, subnet2.Nodes)
 )
 
 func main() {
@@ -121,14 +129,14 @@ func (d *demo) run(ctx context.Context, hold bool) error {
 	}
 
 	// The Nodes report the addresses their hosts take in the topology built below as root.
-	topoCfg := topology.Config{Nodes: nodes, VNet4: vnet4, VNet6: vnet6}
-	step("Registering five simulated nodes (node-5 is in the small pool)")
-	for i, name := range nodes {
+	topoCfg := topology.RoutedConfig{Segments: []topology.Segment{subnet1, subnet2}, Outside: outside}
+	step("Registering five simulated nodes (node-5 is in the small pool, and in a second subnet)")
+	for _, name := range nodes {
 		labels := map[string]string{}
 		if name == "node-5" {
 			labels["pool"] = "small"
 		}
-		if err := harness.CreateNode(ctx, env.Client, name, labels, topoCfg.NodeAddrs(i)); err != nil {
+		if err := harness.CreateNode(ctx, env.Client, name, labels, topoCfg.NodeAddrs(name)); err != nil {
 			return err
 		}
 	}
@@ -152,9 +160,10 @@ func (d *demo) run(ctx context.Context, hold bool) error {
 		return nil
 	}
 
-	step("Building the node network: a VNet bridge, five node namespaces and one external host")
+	step("Building the node network: two subnets (node-1..4 in %s, node-5 in %s) and the external host's, joined by a router that knows no pod CIDR",
+		subnet1.Net4, subnet2.Net4)
 	topoCfg.WorkDir = mustTempDir(d)
-	topo, err := topology.New(topoCfg)
+	topo, err := topology.NewRouted(topoCfg)
 	if err != nil {
 		return err
 	}
@@ -178,6 +187,12 @@ func (d *demo) run(ctx context.Context, hold bool) error {
 		return err
 	}
 	plugin(kubeconfig, "nodes")
+	for _, name := range []string{"node-1", "node-5"} {
+		if msg, err := programmedMessage(ctx, env, name); err == nil {
+			direct, vxlan := harness.PeerPaths(name)
+			fmt.Printf("%s: %s\n  overlaynet_agent_peers: %d direct, %d through VXLAN\n", name, msg, direct, vxlan)
+		}
+	}
 
 	step("Starting two pods per node through CNI, as a container runtime does")
 	type pod struct {
@@ -214,7 +229,11 @@ func (d *demo) run(ctx context.Context, hold bool) error {
 			to := pods[topo.Nodes[(i+1)%len(topo.Nodes)].Name][1]
 			src, dst := from.IP(f), to.IP(f)
 			seen, err := probe(ctx, from.Pod, dst)
-			report(fmt.Sprintf("%s %s -> %s %s", from.Name, src, to.Name, dst), seen, err, src, "pod IP kept, no NAT, no tunnel (R15)")
+			why := "pod IP kept, no NAT, no tunnel (R15)"
+			if topo.SegmentOf[h.Name] != topo.SegmentOf[to.Node.Name] {
+				why = "pod IP kept, no NAT, through VXLAN across subnets (B9)"
+			}
+			report(fmt.Sprintf("%s %s -> %s %s", from.Name, src, to.Name, dst), seen, err, src, why)
 		}
 		for _, h := range topo.Nodes {
 			from := pods[h.Name][1]
@@ -225,7 +244,7 @@ func (d *demo) run(ctx context.Context, hold bool) error {
 		to := pods[nodes[0]][0]
 		dst := to.IP(f)
 		_, err := topology.Probe(ctx, topo.External.NS, dst, 2*time.Second)
-		verdict := "blocked: the VNet routes no pod CIDR (R16)"
+		verdict := "blocked: the node network routes no pod CIDR (R16)"
 		if !topology.IsUnreachable(err) {
 			verdict = fmt.Sprintf("UNEXPECTED: %v", err)
 		}
@@ -253,7 +272,7 @@ func sampleCluster() *v1alpha1.OverlayCluster {
 		ObjectMeta: metav1.ObjectMeta{Name: v1alpha1.ClusterName},
 		Spec: v1alpha1.OverlayClusterSpec{
 			IPFamilies: []v1alpha1.IPFamily{v1alpha1.IPv4, v1alpha1.IPv6},
-			VNetCIDRs:  []string{vnet4.String(), vnet6.String()},
+			VNetCIDRs:  []string{subnet1.Net4.String(), subnet2.Net4.String(), subnet1.Net6.String(), subnet2.Net6.String()},
 			NodePools: []v1alpha1.NodePool{{
 				Name:         "small",
 				NodeSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"pool": "small"}},
@@ -291,6 +310,20 @@ func waitForClusterStatus(ctx context.Context, env *testenv.Env) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// programmedMessage returns the message of a node's Programmed condition, which says which
+// peers it reaches directly and which through VXLAN.
+func programmedMessage(ctx context.Context, env *testenv.Env, name string) (string, error) {
+	nnc := &v1alpha1.NodeNetworkConfig{}
+	if err := env.Client.Get(ctx, types.NamespacedName{Name: name}, nnc); err != nil {
+		return "", err
+	}
+	c := meta.FindStatusCondition(nnc.Status.Conditions, v1alpha1.NodeProgrammed)
+	if c == nil {
+		return "", errors.New("not programmed")
+	}
+	return c.Message, nil
 }
 
 // waitFor polls the allocations until every node's row satisfies ok.

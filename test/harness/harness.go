@@ -23,6 +23,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/overlaynet/overlaynet/api/v1alpha1"
@@ -208,4 +209,35 @@ func CNIPluginsDir() (string, error) {
 		return "", fmt.Errorf("building the CNI plugins with hack/cni-plugins.sh: %w", err)
 	}
 	return strings.TrimSpace(string(out)), nil
+}
+
+// PeerPaths reads an in-process agent's overlaynet_agent_peers gauge: how many peers the
+// node reaches directly and how many through VXLAN (B9). The Programmed message says which
+// path a peer takes but not how many do, so that it stays the same when a peer joins (B8).
+func PeerPaths(node string) (direct, vxlan int) {
+	families, err := ctrlmetrics.Registry.Gather()
+	if err != nil {
+		return 0, 0
+	}
+	for _, mf := range families {
+		if mf.GetName() != "overlaynet_agent_peers" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["node"] != node {
+				continue
+			}
+			switch labels["path"] {
+			case "direct":
+				direct = int(m.GetGauge().GetValue())
+			case "vxlan":
+				vxlan = int(m.GetGauge().GetValue())
+			}
+		}
+	}
+	return direct, vxlan
 }

@@ -37,6 +37,9 @@ type Stats struct {
 	NodeIPsChanged int
 	// TableWritten is true when the nftables table was written whole.
 	TableWritten bool
+	// Tunnels is the number of VXLAN devices in place, TunnelPeers their encapsulated peer
+	// blocks, TunnelChanged this Apply's device, neighbour and forwarding entry changes.
+	Tunnels, TunnelPeers, TunnelChanged int
 	// Full is true when the kernel was read back (a full resync).
 	Full bool
 }
@@ -50,6 +53,8 @@ const (
 	PartForwarding Part = "forwarding"
 	// PartRoutes is the routes to peer blocks.
 	PartRoutes Part = "routes"
+	// PartTunnels is the VXLAN devices and their entries (B9).
+	PartTunnels Part = "vxlan"
 	// PartSNAT is the nftables table: masquerade and the pod-ingress guard.
 	PartSNAT Part = "nftables"
 	// PartProxy is the proxy neighbour entries of the uplink (NodeSubnet pod addresses).

@@ -44,6 +44,9 @@ type Route struct {
 	Via netip.Addr
 	// Node names the peer; it is for messages only and is not programmed.
 	Node string
+	// Dev, when set, names the VXLAN device the route goes through (encap.go): Via is
+	// then the peer block's network address, on the device's link.
+	Dev string
 }
 
 // FamilyRules is the SNAT and pod-ingress policy of one IP family. The backend renders it
@@ -80,6 +83,10 @@ type FamilyRules struct {
 	//	from LegacySources -> jump legacy
 	//	legacy: to PodCIDRs or LegacySources -> keep the source; else masquerade
 	LegacySources []netip.Prefix
+	// VXLANPort, when not 0, is the UDP port of the family's VXLAN device: the backend
+	// drops datagrams to it from anything but a node IP, since a decapsulated packet
+	// carries whatever pod source its sender wrote (R16, B9).
+	VXLANPort int
 }
 
 // ProxyNeighbors are the pod addresses that the node answers ARP for on its uplink. Pods
@@ -107,6 +114,9 @@ type Datapath struct {
 	// Proxy are the pod addresses the node answers for on its uplink (NodeSubnet, and
 	// pods that kept a node-subnet address across a migration).
 	Proxy ProxyNeighbors
+	// Tunnels are the VXLAN devices to peers off the node's link, IPv4 first (encap.go);
+	// the backend removes the devices of families not listed.
+	Tunnels []Tunnel
 }
 
 // Result is everything the agent applies for one state of the NodeNetworkConfigs.
@@ -120,6 +130,14 @@ type Result struct {
 	// Skipped are the peers whose status broke a rule of peers.go, by name: what of them
 	// was skipped and why. The rest of each is programmed.
 	Skipped []Skipped
+	// Paths counts the peers reached directly and through VXLAN (Encapsulate); the agent
+	// exports them as metrics.
+	Paths Paths
+	// PathPolicy says, in words, how this node reaches its peers (directly on its link,
+	// through VXLAN elsewhere). It depends only on the node's own uplink and the cluster's
+	// setting, never on the peers, so the Programmed message that carries it does not
+	// change when a peer joins or leaves (B8).
+	PathPolicy string
 }
 
 // node is one NodeNetworkConfig's status, parsed.

@@ -71,6 +71,9 @@ type Backend struct {
 	proxied    []ownedProxy
 	uplink     *uplink
 	proxyKnown bool
+	// tunnels are the owned VXLAN devices the last Apply left, by name; nil when unknown
+	// (tunnels.go).
+	tunnels map[string]*tunnelState
 	// local is true when ns is the process's own namespace: no setns needed.
 	local bool
 	// forwarding holds the families whose forwarding sysctl is known to be on.
@@ -130,6 +133,13 @@ func (b *Backend) Apply(ctx context.Context, dp *desired.Datapath, full bool) (d
 	if err := b.ensureForwarding(dp, full); err != nil {
 		errs = append(errs, &datapath.Error{Part: datapath.PartForwarding, Err: err})
 	}
+	if err := b.syncTunnels(dp.Tunnels, full, &st); err != nil {
+		errs = append(errs, &datapath.Error{Part: datapath.PartTunnels, Err: err})
+	}
+	// Creating or deleting a device changes routes behind the backend's back.
+	if !b.routesKnown && !st.Full {
+		full, st.Full = true, true
+	}
 	if err := b.syncRoutes(ctx, dp.Routes, full, &st); err != nil {
 		errs = append(errs, &datapath.Error{Part: datapath.PartRoutes, Err: err})
 	}
@@ -166,6 +176,9 @@ func (b *Backend) Teardown() error {
 		errs = append(errs, err)
 	}
 	if err := b.teardownProxies(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := b.teardownTunnels(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

@@ -157,6 +157,7 @@ func (b *Backend) writeTable(fams []desired.FamilyRules) (int, error) {
 	rule(fwd, ctBits(expr.CtKeySTATE, expr.CtStateBitESTABLISHED|expr.CtStateBitRELATED), verdict(expr.VerdictAccept, ""))
 	rule(fwd, ctBits(expr.CtKeySTATUS, ipsDstNAT), verdict(expr.VerdictAccept, ""))
 
+	var input *nftables.Chain // only when a family has a VXLAN device
 	for _, f := range fams {
 		sfx := suffix(f.Family)
 		set := nodeIPSet(t, f.Family)
@@ -203,6 +204,12 @@ func (b *Backend) writeTable(fams []desired.FamilyRules) (int, error) {
 			&expr.Lookup{SourceRegister: 1, SetName: set.Name, SetID: set.ID},
 		}, verdict(expr.VerdictReturn, ""))
 		rule(ingress, []expr.Any{&expr.Counter{}}, verdict(expr.VerdictDrop, ""))
+		if f.VXLANPort != 0 {
+			if input == nil {
+				input = inputChain(c, t)
+			}
+			rule(input, vxlanGuard(f, set))
+		}
 	}
 	if err := c.Flush(); err != nil {
 		return 0, fmt.Errorf("writing table inet %s: %w", b.table, err)

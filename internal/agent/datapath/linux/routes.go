@@ -46,7 +46,11 @@ func (b *Backend) syncRoutes(ctx context.Context, want []desired.Route, full boo
 	var errs []error
 	fail := func(err error) { errs = append(errs, err) }
 	add := func(r desired.Route) {
-		if err := b.nl.RouteAdd(b.kernelRoute(r.Dst, r.Via)); err != nil {
+		kr, err := b.wantedRoute(r)
+		if err == nil {
+			err = b.nl.RouteAdd(kr)
+		}
+		if err != nil {
 			if errors.Is(err, unix.EEXIST) {
 				err = fmt.Errorf("a route to %s that overlaynet does not own exists; leaving it alone", r.Dst)
 			}
@@ -106,7 +110,18 @@ func (b *Backend) syncRoutes(ctx context.Context, want []desired.Route, full boo
 				applied = append(applied, ownedRoute{dst: r.Dst, via: r.Via})
 			case len(o.kernel) <= 1:
 				// The peer's node IP changed: replace atomically.
-				if err := b.nl.RouteReplace(b.kernelRoute(r.Dst, r.Via)); err != nil {
+				kr, err := b.wantedRoute(r)
+				if err == nil {
+					err = b.nl.RouteReplace(kr)
+				}
+				if errors.Is(err, unix.EINVAL) && kr.Family == unix.AF_INET6 {
+					// IPv6 refuses to replace a route with one on another device (a
+					// peer moving onto or off a VXLAN device): delete, then add.
+					if err = b.nl.RouteDel(b.kernelRoute(o.dst, o.via)); err == nil || errors.Is(err, unix.ESRCH) {
+						err = b.nl.RouteAdd(kr)
+					}
+				}
+				if err != nil {
 					fail(fmt.Errorf("replacing route to %s via %s (node %s): %w", r.Dst, r.Via, r.Node, err))
 					applied = append(applied, ownedRoute{dst: o.dst, via: o.via})
 					continue
@@ -214,6 +229,22 @@ func (b *Backend) kernelRoute(dst netip.Prefix, via netip.Addr) *netlink.Route {
 		Protocol: b.proto,
 		Table:    unix.RT_TABLE_MAIN,
 	}
+}
+
+// wantedRoute is the kernel route of r: kernelRoute, or for a route through a VXLAN
+// device, on that device with its gateway on link (encap.go).
+func (b *Backend) wantedRoute(r desired.Route) (*netlink.Route, error) {
+	kr := b.kernelRoute(r.Dst, r.Via)
+	if r.Dev == "" {
+		return kr, nil
+	}
+	index, ok := b.tunnelIndex(r.Dev)
+	if !ok {
+		return nil, fmt.Errorf("VXLAN device %s is not in place", r.Dev)
+	}
+	kr.LinkIndex = index
+	kr.Flags |= int(netlink.FLAG_ONLINK)
+	return kr, nil
 }
 
 func prefixOf(n *net.IPNet, family int) netip.Prefix {

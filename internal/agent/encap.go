@@ -1,0 +1,138 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/overlaynet/overlaynet/api/v1alpha1"
+	"github.com/overlaynet/overlaynet/internal/agent/datapath"
+	"github.com/overlaynet/overlaynet/internal/agent/desired"
+	"github.com/overlaynet/overlaynet/internal/netconf"
+)
+
+// ReasonEncapsulationFailed is the Programmed reason of a node that cannot reach peers off
+// its link as the cluster's crossSubnet setting asks (B9, X2).
+const ReasonEncapsulationFailed = v1alpha1.ReasonEncapsulationFailed
+
+// peerPaths counts the peers reached directly and through VXLAN (B9), per node. The
+// Programmed message says which path a peer takes (pathPolicy), but not how many take each:
+// that would change every agent's status whenever a peer joins (B8).
+var peerPaths = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	Name: "overlaynet_agent_peers",
+	Help: "Peer nodes whose pod blocks this node routes, by path: direct on the node's link, or vxlan.",
+}, []string{"node", "path"})
+
+func init() { metrics.Registry.MustRegister(peerPaths) }
+
+// encapsulation is what a reconcile needs to decide which peers to encapsulate.
+type encapsulation struct {
+	// cs is the cluster's effective crossSubnet setting.
+	cs netconf.CrossSubnet
+	// underlay describes the node's uplink; known is false when the backend cannot say,
+	// and then nothing is encapsulated.
+	underlay desired.Underlay
+	known    bool
+	// cni are the CNI options with the pods' MTU filled in.
+	cni desired.CNIOptions
+}
+
+// crossSubnet reads the cluster's crossSubnet setting (its defaults when the
+// OverlayCluster is missing) and the node's uplink, and fits the pods' MTU to them.
+func (a *Agent) crossSubnet(ctx context.Context, self *v1alpha1.NodeNetworkConfig) (*encapsulation, error) {
+	ovc := &v1alpha1.OverlayCluster{}
+	var spec *v1alpha1.CrossSubnetSpec
+	mode := self.Status.Mode
+	switch err := a.client.Get(ctx, types.NamespacedName{Name: v1alpha1.ClusterName}, ovc); {
+	case err == nil:
+		spec, mode = ovc.Spec.CrossSubnet, ovc.Spec.Mode
+	case !apierrors.IsNotFound(err):
+		return nil, fmt.Errorf("reading OverlayCluster %q for its crossSubnet setting: %w", v1alpha1.ClusterName, err)
+	}
+	e := &encapsulation{cs: netconf.ResolveCrossSubnet(mode, spec), cni: a.opts.CNI}
+	r, ok := a.opts.Datapath.(datapath.UnderlayReader)
+	if !ok || !e.cs.MayEncapsulate() {
+		return e, nil
+	}
+	var ips []netip.Addr
+	for _, s := range self.Status.NodeIPs {
+		if ip, err := netip.ParseAddr(s); err == nil {
+			ips = append(ips, ip.Unmap())
+		}
+	}
+	u, err := r.Underlay(ips)
+	if err != nil {
+		return nil, err
+	}
+	e.underlay, e.known = u, true
+	if e.cni.MTU == 0 {
+		var fams []v1alpha1.IPFamily
+		for _, ip := range ips {
+			if f := netconf.FamilyOf(ip); !containsFamily(fams, f) {
+				fams = append(fams, f)
+			}
+		}
+		if e.cni.MTU, err = desired.PodMTU(e.cs, u, fams); err != nil {
+			return nil, err
+		}
+	}
+	return e, nil
+}
+
+// apply moves the routes of want that must not go direct onto VXLAN devices, and records
+// the path counts.
+func (e *encapsulation) apply(self *v1alpha1.NodeNetworkConfig, want *desired.Result) {
+	if e.known {
+		paths, warnings := desired.Encapsulate(&want.Datapath, self, e.cs, e.underlay)
+		want.Paths = paths
+		want.Warnings = append(want.Warnings, warnings...)
+	} else {
+		want.Paths = desired.Paths{Direct: directPeers(want.Datapath.Routes)}
+	}
+	want.PathPolicy = e.pathPolicy()
+	peerPaths.WithLabelValues(self.Name, "direct").Set(float64(want.Paths.Direct))
+	peerPaths.WithLabelValues(self.Name, "vxlan").Set(float64(want.Paths.Encapsulated))
+}
+
+// pathPolicy says how this node reaches its peers, from the cluster's setting and the
+// node's own uplink only: how many peers take each path changes whenever a peer joins, so
+// the counts are metrics (overlaynet_agent_peers), not part of the Programmed message (B8).
+func (e *encapsulation) pathPolicy() string {
+	vxlan := fmt.Sprintf("VXLAN on UDP port %d, VNI %d", e.cs.Port, e.cs.VNI)
+	switch {
+	case !e.cs.MayEncapsulate():
+		return "every peer routed directly"
+	case !e.known:
+		return "every peer routed directly: the uplink is unknown"
+	case e.cs.Mode == v1alpha1.CrossSubnetModeVXLAN:
+		return "every peer through " + vxlan
+	}
+	links := make([]string, 0, len(e.underlay.Connected))
+	for _, p := range e.underlay.Connected {
+		links = append(links, p.Masked().String())
+	}
+	return fmt.Sprintf("peers in %s routed directly, others through %s", strings.Join(links, ", "), vxlan)
+}
+
+func directPeers(rs []desired.Route) int {
+	seen := map[string]bool{}
+	for _, r := range rs {
+		seen[r.Node] = true
+	}
+	return len(seen)
+}
+
+func containsFamily(fs []v1alpha1.IPFamily, f v1alpha1.IPFamily) bool {
+	for _, x := range fs {
+		if x == f {
+			return true
+		}
+	}
+	return false
+}
