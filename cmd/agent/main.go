@@ -37,7 +37,7 @@ func main() {
 	)
 	flag.StringVar(&nodeName, "node-name", os.Getenv("NODE_NAME"), "The node this agent runs on (default $NODE_NAME, from the downward API).")
 	flag.StringVar(&cniConfDir, "cni-conf-dir", agent.DefaultCNIConfDir, "The container runtime's CNI configuration directory.")
-	flag.StringVar(&cniBinDir, "cni-bin-dir", agent.DefaultCNIBinDir, "Where the runtime finds CNI plugins; the agent checks ptp, host-local and portmap are there. Empty skips the check.")
+	flag.StringVar(&cniBinDir, "cni-bin-dir", agent.DefaultCNIBinDir, "Where the runtime finds CNI plugins; the agent checks that ptp, host-local, portmap and loopback are executable there. Empty skips the check.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8082", "The address of the health and readiness probes; readiness passes once the datapath is programmed. 0 disables them.")
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "The address of the metrics endpoint (for example :8083); 0 disables it.")
 	flag.DurationVar(&resyncPeriod, "resync-period", agent.DefaultResyncPeriod, "Interval of full resyncs that read the kernel back and repair drift.")
