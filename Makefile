@@ -60,11 +60,21 @@ test: manifests generate vet ## Run every test: unit, envtest, and (as root) the
 	@git diff --exit-code -- api config || { echo "generated files are out of date: run 'make manifests generate' and commit"; exit 1; }
 	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" $(GO) test $(GOTESTFLAGS) ./... -coverprofile cover.out
 	$(MAKE) test-delivery
+	$(MAKE) test-realnodes
 
 .PHONY: test-delivery
 test-delivery: ## Render config/default and the Helm chart, check RBAC and drift, apply to a local API server.
 	cd test/delivery && $(GO) vet ./...
 	cd test/delivery && KUBEBUILDER_ASSETS="$$($(CURDIR)/hack/envtest-assets.sh)" $(GO) test $(GOTESTFLAGS) ./...
+
+.PHONY: test-realnodes
+test-realnodes: ## As root: overlaynet from dist/install.yaml on 3 real nodes (kubelet, containerd, runc, kube-proxy); skips otherwise.
+	cd test/realnodes && $(GO) vet ./...
+	cd test/realnodes && $(GO) test $(GOTESTFLAGS) -timeout 30m ./...
+
+.PHONY: demo-cluster
+demo-cluster: ## As root: a real 3-node cluster, overlaynet installed, a Deployment and a Service, then torn down.
+	cd test/realnodes && $(GO) run ./cmd/demo
 
 ##@ Build
 

@@ -24,6 +24,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
+// v1ImageConfig is an image's runtime configuration (user, entrypoint).
+type v1ImageConfig = v1.Config
+
 // ImageFile is one file of an image: Path in the image, Source on disk.
 type ImageFile struct {
 	Path   string

@@ -1,0 +1,229 @@
+package realnodes
+
+import (
+	"context"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+
+	v1 "github.com/overlaynet/overlaynet/api/v1alpha1"
+	"github.com/overlaynet/overlaynet/test/topology"
+)
+
+// TestRealNodes installs overlaynet from dist/install.yaml on three real nodes (kubelet,
+// containerd, runc, kube-proxy in nftables mode with --detect-local-mode=NodeCIDR) and
+// checks what a user sees (B10, issue 13).
+func TestRealNodes(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("real nodes need root (network and mount namespaces, cgroups); run `make test` as root")
+	}
+	if testing.Short() {
+		t.Skip("real nodes take minutes; -short skips them")
+	}
+	ctx := context.Background()
+	before, err := topology.SnapshotHost()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes := []string{"node-1", "node-2", "node-3"}
+	opts, installYAML, err := Prepare(t.Logf, nodes, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Dir = t.TempDir()
+	start := time.Now()
+	c, err := Start(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := false
+	closeCluster := func() {
+		if !closed {
+			closed = true
+			if err := c.Close(); err != nil {
+				t.Errorf("tearing the cluster down: %v", err)
+			}
+		}
+	}
+	defer closeCluster()
+	defer func() {
+		if t.Failed() {
+			for _, n := range nodes {
+				for _, f := range []string{"kubelet.log", "containerd.log"} {
+					b, _ := os.ReadFile(c.NodeDir(n) + "/" + f)
+					lines := strings.Split(string(b), "\n")
+					t.Logf("%s %s (tail):\n%s", n, f, strings.Join(lines[max(0, len(lines)-15):], "\n"))
+				}
+			}
+			out, _ := c.Kubectl("get", "pods", "-A", "-o", "wide")
+			t.Logf("pods:\n%s", out)
+			out, _ = c.Kubectl("get", "events", "-A")
+			t.Logf("events:\n%s", out)
+		}
+	}()
+	cs, cl, err := c.Clients()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Nodes register NotReady: no CNI configuration.
+	err = WaitFor(ctx, 90*time.Second, "three registered nodes", func() (bool, error) {
+		list, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		return err == nil && len(list.Items) == len(nodes), err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, _ := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	for i := range list.Items {
+		if ready, msg := NodeReady(&list.Items[i]); ready {
+			t.Errorf("node %s is Ready before overlaynet is installed (%s)", list.Items[i].Name, msg)
+		}
+	}
+	t.Logf("cluster up, nodes NotReady (%.1fs)", time.Since(start).Seconds())
+
+	if err := c.Install(installYAML); err != nil {
+		t.Fatal(err)
+	}
+	err = WaitFor(ctx, 3*time.Minute, "every node Ready through overlaynet", func() (bool, error) {
+		list, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err
+		}
+		for i := range list.Items {
+			if ok, _ := NodeReady(&list.Items[i]); !ok {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("overlaynet installed, nodes Ready (%.1fs)", time.Since(start).Seconds())
+	nncs, err := NNCs(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := map[string]netip.Prefix{}
+	for _, n := range nodes {
+		nnc := nncs[n]
+		if nnc == nil || len(nnc.Status.PodCIDRs) != 1 {
+			t.Fatalf("node %s: NodeNetworkConfig %+v, want one block", n, nnc)
+		}
+		blocks[n] = netip.MustParsePrefix(nnc.Status.PodCIDRs[0])
+		if c := meta.FindStatusCondition(nnc.Status.Conditions, v1.NodeProgrammed); c == nil || c.Status != metav1.ConditionTrue {
+			t.Errorf("node %s: Programmed = %+v, want True", n, c)
+		}
+		node, err := cs.CoreV1().Nodes().Get(ctx, n, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(node.Spec.PodCIDRs) != 1 || node.Spec.PodCIDRs[0] != blocks[n].String() {
+			t.Errorf("node %s spec.podCIDRs = %v, want its block %s (projection on)", n, node.Spec.PodCIDRs, blocks[n])
+		}
+	}
+
+	// A Deployment across the nodes, every pod on a node that had no CNI plugin before.
+	if err := c.Apply("echo", EchoDeployment(6)); err != nil {
+		t.Fatal(err)
+	}
+	var pods []corev1.Pod
+	err = WaitFor(ctx, 2*time.Minute, "6 running echo pods", func() (bool, error) {
+		pl, err := cs.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "app=echo"})
+		if err != nil {
+			return false, err
+		}
+		pods = pods[:0]
+		for _, p := range pl.Items {
+			if p.Status.Phase == corev1.PodRunning && p.Status.PodIP != "" {
+				pods = append(pods, p)
+			}
+		}
+		return len(pods) == 6, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("6 pods running (%.1fs)", time.Since(start).Seconds())
+	perNode := map[string][]netip.Addr{}
+	for _, p := range pods {
+		ip := netip.MustParseAddr(p.Status.PodIP)
+		if !blocks[p.Spec.NodeName].Contains(ip) {
+			t.Errorf("pod %s on %s has %s, outside its node's block %s", p.Name, p.Spec.NodeName, ip, blocks[p.Spec.NodeName])
+		}
+		perNode[p.Spec.NodeName] = append(perNode[p.Spec.NodeName], ip)
+	}
+	if len(perNode) != 3 {
+		t.Fatalf("pods on %d nodes, want all 3: %v", len(perNode), perNode)
+	}
+
+	// Pod to pod across nodes keeps the pod IP; pod to the Service; pod to outside is SNATed.
+	ext, err := topology.Serve(c.Topo.External.NS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ext.Close()
+	svc, err := cs.CoreV1().Services("default").Get(ctx, "echo", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clusterIP := netip.MustParseAddr(svc.Spec.ClusterIP)
+	for i, from := range nodes {
+		to := nodes[(i+1)%len(nodes)]
+		src := perNode[from][0]
+		ns, err := PodNetNS(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen, err := topology.Probe(ctx, ns, perNode[to][0], 5*time.Second)
+		if err != nil || seen != src {
+			t.Errorf("pod %s on %s to pod %s on %s: seen %v (err %v), want the pod IP", src, from, perNode[to][0], to, seen, err)
+		}
+		for range 6 { // every backend answers; several sit on other nodes
+			seen, err = topology.Probe(ctx, ns, clusterIP, 5*time.Second)
+			if err != nil || seen != src {
+				t.Errorf("pod %s on %s to Service %s: seen %v (err %v), want the pod IP", src, from, clusterIP, seen, err)
+			}
+		}
+		nodeIP := c.Topo.Node(from).Addrs[0]
+		seen, err = topology.Probe(ctx, ns, c.Topo.External.Addrs[0], 5*time.Second)
+		if err != nil || seen != nodeIP {
+			t.Errorf("pod %s on %s to the outside host: seen %v (err %v), want the node IP %s", src, from, seen, err, nodeIP)
+		}
+		_ = ns.Close()
+	}
+
+	// Deleting a pod releases its address.
+	victim := pods[0]
+	ip := netip.MustParseAddr(victim.Status.PodIP)
+	if _, err := os.Stat(c.LeaseFile(victim.Spec.NodeName, ip)); err != nil {
+		t.Errorf("no host-local lease for running pod %s: %v", ip, err)
+	}
+	if err := cs.CoreV1().Pods("default").Delete(ctx, victim.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	err = WaitFor(ctx, time.Minute, "the deleted pod's address released", func() (bool, error) {
+		_, err := os.Stat(c.LeaseFile(victim.Spec.NodeName, ip))
+		return os.IsNotExist(err), nil
+	})
+	if err != nil {
+		t.Error(err)
+	}
+
+	closeCluster()
+	after, err := topology.SnapshotHost()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before.String() != after.String() {
+		t.Errorf("the host changed:\nbefore\n%s\nafter\n%s", before, after)
+	}
+	t.Logf("done in %.1fs", time.Since(start).Seconds())
+}
