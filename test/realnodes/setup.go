@@ -245,4 +245,3 @@ func (c *Cluster) Apply(name, manifest string) error {
 func (c *Cluster) LeaseFile(node string, ip netip.Addr) string {
 	return filepath.Join(c.NodeDir(node), "ov", "var", "upper", "lib", "cni", "networks", "overlaynet", ip.String())
 }
-
