@@ -120,7 +120,7 @@ func (c *Cluster) bin(name string) string { return filepath.Join(c.opts.Assets, 
 // inNetNS returns a command that runs argv in host h's network namespace.
 func inNetNS(h *topology.Host, argv ...string) *exec.Cmd {
 	cmd := exec.Command("nsenter", append([]string{"--net=" + topology.NsPath(h.NS), "--"}, argv...)...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	return cmd
 }
 

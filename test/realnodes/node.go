@@ -274,3 +274,26 @@ func removeCgroup(root string) error {
 	}
 	return nil
 }
+
+// HostMounts returns the mount points of this process's mount namespace (the host's), in
+// order: the nodes mount only in their private namespaces.
+func HostMounts() []string {
+	b, _ := os.ReadFile("/proc/self/mountinfo")
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) > 4 {
+			out = append(out, f[4])
+		}
+	}
+	return out
+}
+
+// LeftoverCgroups returns the nodes' cgroup roots that still exist.
+func LeftoverCgroups() []string {
+	var out []string
+	for _, h := range cgroupHierarchies() {
+		ms, _ := filepath.Glob(h + "/overlaynet-realnodes-*")
+		out = append(out, ms...)
+	}
+	return out
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -31,6 +32,7 @@ func TestRealNodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	mountsBefore := HostMounts()
 	nodes := []string{"node-1", "node-2", "node-3"}
 	opts, installYAML, err := Prepare(t.Logf, nodes, nil)
 	if err != nil {
@@ -224,6 +226,12 @@ func TestRealNodes(t *testing.T) {
 	}
 	if before.String() != after.String() {
 		t.Errorf("the host changed:\nbefore\n%s\nafter\n%s", before, after)
+	}
+	if after := HostMounts(); !slices.Equal(mountsBefore, after) {
+		t.Errorf("the host's mounts changed:\nbefore %v\nafter  %v", mountsBefore, after)
+	}
+	if left := LeftoverCgroups(); len(left) > 0 {
+		t.Errorf("cgroups left behind: %v", left)
 	}
 	t.Logf("done in %.1fs", time.Since(start).Seconds())
 }
