@@ -98,6 +98,12 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		}); err != nil {
 			return nil, err
 		}
+		// The VNet has no uplink, so hosts have no default route; a real node's default
+		// route is what lets a connection to a ClusterIP start (kube-proxy rewrites it
+		// after the route lookup). Route the service range on the link instead.
+		if err := h.RouteOnLink(netip.MustParsePrefix(ServiceCIDR)); err != nil {
+			return nil, err
+		}
 	}
 	if err := c.startControlPlane(ctx); err != nil {
 		return nil, err

@@ -10,11 +10,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	v1 "github.com/overlaynet/overlaynet/api/v1alpha1"
 	"github.com/overlaynet/overlaynet/internal/testenv"
@@ -79,6 +81,7 @@ func (c *Cluster) Clients() (*kubernetes.Clientset, client.Client, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	ctrllog.SetLogger(logr.Discard())
 	cl, err := client.New(c.Config, client.Options{Scheme: testenv.Scheme()})
 	return cs, cl, err
 }
