@@ -112,8 +112,13 @@ func (c *Cluster) Install(installYAML string) error {
 	if _, err := c.Kubectl("apply", "--server-side", "--field-manager=realnodes", "-f", role); err != nil {
 		return err
 	}
-	if _, err := c.Kubectl("-n", "overlaynet-system", "patch", "deployment", "overlaynet-manager", "--type=json",
-		`-p=[{"op":"add","path":"/spec/template/spec/containers/0/args/-","value":"--project-node-pod-cidrs"}]`); err != nil {
+	// kube-proxy in NodeCIDR mode programs no Service until its Node has pod CIDRs, which
+	// the manager sets: the manager must reach the API server directly, not through the
+	// kubernetes Service (docs/real-cluster.md).
+	patch := fmt.Sprintf(`-p=[{"op":"add","path":"/spec/template/spec/containers/0/args/-","value":"--project-node-pod-cidrs"},`+
+		`{"op":"add","path":"/spec/template/spec/containers/0/env/-","value":{"name":"KUBERNETES_SERVICE_HOST","value":"%s"}},`+
+		`{"op":"add","path":"/spec/template/spec/containers/0/env/-","value":{"name":"KUBERNETES_SERVICE_PORT","value":"6443"}}]`, c.cpAddr())
+	if _, err := c.Kubectl("-n", "overlaynet-system", "patch", "deployment", "overlaynet-manager", "--type=json", patch); err != nil {
 		return err
 	}
 	f := filepath.Join(c.opts.Dir, "overlaycluster.yaml")
