@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/vishvananda/netlink"
 )
 
 // nodeScript runs as a node's first process: in the node's network namespace and a private
@@ -296,4 +299,30 @@ func LeftoverCgroups() []string {
 		out = append(out, ms...)
 	}
 	return out
+}
+
+// NodePath is where the host sees path of node name's /etc, /opt, /var or /run (the upper
+// directory of the node's overlay).
+func (c *Cluster) NodePath(name, path string) string {
+	top, rest, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
+	return filepath.Join(c.NodeDir(name), "ov", top, "upper", rest)
+}
+
+// HasRoute reports whether node name's namespace routes dst.
+func (c *Cluster) HasRoute(name string, dst netip.Prefix) bool {
+	h, err := netlink.NewHandleAt(c.Topo.Node(name).NS)
+	if err != nil {
+		return false
+	}
+	defer h.Close()
+	routes, err := h.RouteList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		return false
+	}
+	for _, r := range routes {
+		if r.Dst != nil && r.Dst.String() == dst.String() {
+			return true
+		}
+	}
+	return false
 }

@@ -2,6 +2,7 @@ package realnodes
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"os"
 	"slices"
@@ -34,7 +35,7 @@ func TestRealNodes(t *testing.T) {
 	}
 	mountsBefore := HostMounts()
 	nodes := []string{"node-1", "node-2", "node-3"}
-	opts, installYAML, err := Prepare(t.Logf, nodes, nil)
+	opts, installYAML, err := Prepare(t.Logf, nodes, []string{"node-4"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,6 +90,16 @@ func TestRealNodes(t *testing.T) {
 		}
 	}
 	t.Logf("cluster up, nodes NotReady (%.1fs)", time.Since(start).Seconds())
+
+	// No node has a CNI plugin or configuration before overlaynet: the nodes' /opt and /etc
+	// start as the host's, which has neither.
+	for _, n := range nodes {
+		for _, d := range []string{"/opt/cni/bin", "/etc/cni/net.d"} {
+			if entries, _ := os.ReadDir(c.NodePath(n, d)); len(entries) > 0 {
+				t.Errorf("node %s has %s before overlaynet is installed: %v", n, d, entries)
+			}
+		}
+	}
 
 	if err := c.Install(installYAML); err != nil {
 		t.Fatal(err)
@@ -231,6 +242,100 @@ func TestRealNodes(t *testing.T) {
 		t.Error(err)
 	}
 
+	for _, n := range nodes {
+		for _, p := range []string{"ptp", "host-local", "portmap", "loopback"} {
+			if _, err := os.Stat(c.NodePath(n, "/opt/cni/bin/"+p)); err != nil {
+				t.Errorf("node %s: the agent's init container did not install %s: %v", n, p, err)
+			}
+		}
+	}
+
+	// Killing the manager's leader: the other replica takes over, and a node that joins
+	// meanwhile is allocated, programmed and runs pods.
+	leader := ""
+	mgrs, err := cs.CoreV1().Pods("overlaynet-system").List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/component=manager"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range mgrs.Items {
+		if out, _ := c.Kubectl("-n", "overlaynet-system", "logs", p.Name); strings.Contains(out, "successfully acquired lease") {
+			leader = p.Name
+		}
+	}
+	if leader == "" {
+		t.Fatalf("no manager pod says it leads (%d pods)", len(mgrs.Items))
+	}
+	zero := int64(0)
+	if err := cs.CoreV1().Pods("overlaynet-system").Delete(ctx, leader, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	if err := c.StartNode("node-4"); err != nil {
+		t.Fatal(err)
+	}
+	var block4 netip.Prefix
+	err = WaitFor(ctx, 2*time.Minute, "node-4 allocated, programmed and Ready", func() (bool, error) {
+		n, err := cs.CoreV1().Nodes().Get(ctx, "node-4", metav1.GetOptions{})
+		if err != nil {
+			return false, nil
+		}
+		all, err := NNCs(ctx, cl)
+		if err != nil || all["node-4"] == nil || len(all["node-4"].Status.PodCIDRs) == 0 {
+			return false, err
+		}
+		block4 = netip.MustParsePrefix(all["node-4"].Status.PodCIDRs[0])
+		ok, _ := NodeReady(n)
+		return ok, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("leader %s killed; node-4 joined, allocated %s and Ready %.1fs later", leader, block4, time.Since(killed).Seconds())
+	if err := c.Apply("pinned", strings.Replace(pinnedPod, "NODE", "node-4", 1)); err != nil {
+		t.Fatal(err)
+	}
+	err = WaitFor(ctx, time.Minute, "a pod running on node-4", func() (bool, error) {
+		p, err := cs.CoreV1().Pods("default").Get(ctx, "pinned", metav1.GetOptions{})
+		if err != nil || p.Status.Phase != corev1.PodRunning || p.Status.PodIP == "" {
+			return false, nil
+		}
+		if ip := netip.MustParseAddr(p.Status.PodIP); !block4.Contains(ip) {
+			return false, fmt.Errorf("pod on node-4 has %s, outside %s", ip, block4)
+		}
+		return true, nil
+	})
+	if err != nil {
+		t.Error(err)
+	}
+
+	// Deleting a node releases its block and its routes on the others.
+	gone := blocks["node-3"]
+	if err := c.StopNode("node-3"); err != nil {
+		t.Error(err)
+	}
+	if err := cs.CoreV1().Nodes().Delete(ctx, "node-3", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	err = WaitFor(ctx, time.Minute, "node-3's block released and unrouted", func() (bool, error) {
+		all, err := NNCs(ctx, cl)
+		if err != nil || all["node-3"] != nil {
+			return false, err
+		}
+		var claims v1.BlockClaimList
+		if err := cl.List(ctx, &claims); err != nil {
+			return false, err
+		}
+		for _, bc := range claims.Items {
+			if bc.Spec.Block == gone.String() {
+				return false, nil
+			}
+		}
+		return !c.HasRoute("node-1", gone) && !c.HasRoute("node-4", gone), nil
+	})
+	if err != nil {
+		t.Error(err)
+	}
+
 	closeCluster()
 	after, err := topology.SnapshotHost()
 	if err != nil {
@@ -247,3 +352,13 @@ func TestRealNodes(t *testing.T) {
 	}
 	t.Logf("done in %.1fs", time.Since(start).Seconds())
 }
+
+const pinnedPod = `apiVersion: v1
+kind: Pod
+metadata: {name: pinned, namespace: default}
+spec:
+  nodeName: NODE
+  terminationGracePeriodSeconds: 5
+  containers:
+  - {name: echo, image: ` + EchoImage + `, imagePullPolicy: Never}
+`
