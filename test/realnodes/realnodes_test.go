@@ -203,6 +203,13 @@ func TestRealNodes(t *testing.T) {
 		// that kube-proxy sends back to the client pod itself (hairpin) is masqueraded to
 		// the node's side of the pod's link, the block's first address; every other one
 		// keeps the pod IP.
+		// kube-proxy programs the Service once its endpoints are ready: wait for that.
+		if err := WaitFor(ctx, time.Minute, "the Service programmed on "+from, func() (bool, error) {
+			_, err := topology.Probe(ctx, ns, clusterIP, 2*time.Second)
+			return err == nil, nil
+		}); err != nil {
+			t.Error(err)
+		}
 		hairpin := blocks[from].Masked().Addr().Next()
 		kept := 0
 		for range 6 {
@@ -253,17 +260,25 @@ func TestRealNodes(t *testing.T) {
 	// Killing the manager's leader: the other replica takes over, and a node that joins
 	// meanwhile is allocated, programmed and runs pods.
 	leader := ""
-	mgrs, err := cs.CoreV1().Pods("overlaynet-system").List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/component=manager"})
+	err = WaitFor(ctx, 2*time.Minute, "one of the two manager replicas leading", func() (bool, error) {
+		mgrs, err := cs.CoreV1().Pods("overlaynet-system").List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/component=manager"})
+		if err != nil || len(mgrs.Items) != 2 {
+			return false, err
+		}
+		for _, p := range mgrs.Items {
+			if p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodRunning {
+				return false, nil
+			}
+			// Controllers start only in the leader (both replicas share the node's host
+			// name, and with it the lease's holder identity prefix).
+			if out, _ := c.Kubectl("-n", "overlaynet-system", "logs", p.Name); strings.Contains(out, "Starting workers") {
+				leader = p.Name
+			}
+		}
+		return leader != "", nil
+	})
 	if err != nil {
 		t.Fatal(err)
-	}
-	for _, p := range mgrs.Items {
-		if out, _ := c.Kubectl("-n", "overlaynet-system", "logs", p.Name); strings.Contains(out, "successfully acquired lease") {
-			leader = p.Name
-		}
-	}
-	if leader == "" {
-		t.Fatalf("no manager pod says it leads (%d pods)", len(mgrs.Items))
 	}
 	zero := int64(0)
 	if err := cs.CoreV1().Pods("overlaynet-system").Delete(ctx, leader, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
