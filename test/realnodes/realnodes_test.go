@@ -39,6 +39,7 @@ func TestRealNodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	opts.MaxPods = map[string]int{"node-4": 10}
 	opts.Dir = t.TempDir()
 	start := time.Now()
 	c, err := Start(ctx, opts)
@@ -323,6 +324,51 @@ func TestRealNodes(t *testing.T) {
 		t.Error(err)
 	}
 
+	// node-4 runs at most 10 pods: the 11th fails with a clear event and leaks nothing.
+	if err := c.Apply("fill", fillDeployment); err != nil {
+		t.Fatal(err)
+	}
+	err = WaitFor(ctx, 2*time.Minute, "node-4 full and a fill pod refused for too many pods", func() (bool, error) {
+		pl, err := cs.CoreV1().Pods("").List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=node-4"})
+		if err != nil {
+			return false, err
+		}
+		running, podNet := 0, 0
+		for _, p := range pl.Items {
+			if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
+				running++
+				if !p.Spec.HostNetwork {
+					podNet++
+				}
+			}
+		}
+		if running != 10 {
+			return false, nil
+		}
+		ev, err := cs.CoreV1().Events("default").List(ctx, metav1.ListOptions{FieldSelector: "reason=FailedScheduling"})
+		if err != nil {
+			return false, err
+		}
+		clear := false
+		for _, e := range ev.Items {
+			clear = clear || (strings.HasPrefix(e.InvolvedObject.Name, "fill-") && strings.Contains(e.Message, "Too many pods"))
+		}
+		leases, _ := os.ReadDir(c.NodePath("node-4", "/var/lib/cni/networks/overlaynet"))
+		addrs := 0
+		for _, l := range leases {
+			if _, err := netip.ParseAddr(l.Name()); err == nil {
+				addrs++
+			}
+		}
+		if clear && addrs != podNet {
+			return false, fmt.Errorf("node-4 holds %d addresses for %d running pods", addrs, podNet)
+		}
+		return clear, nil
+	})
+	if err != nil {
+		t.Error(err)
+	}
+
 	// Deleting a node releases its block and its routes on the others.
 	gone := blocks["node-3"]
 	if err := c.StopNode("node-3"); err != nil {
@@ -376,4 +422,20 @@ spec:
   terminationGracePeriodSeconds: 5
   containers:
   - {name: echo, image: ` + EchoImage + `, imagePullPolicy: Never}
+`
+
+// fillDeployment asks node-4 for more pods than its kubelet's maxPods.
+const fillDeployment = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: fill, namespace: default}
+spec:
+  replicas: 11
+  selector: {matchLabels: {app: fill}}
+  template:
+    metadata: {labels: {app: fill}}
+    spec:
+      nodeSelector: {kubernetes.io/hostname: node-4}
+      terminationGracePeriodSeconds: 5
+      containers:
+      - {name: echo, image: ` + EchoImage + `, imagePullPolicy: Never}
 `
