@@ -233,6 +233,51 @@ func TestRealNodes(t *testing.T) {
 		_ = ns.Close()
 	}
 
+	// Rolling the agent DaemonSet: a probe loop between running pods on different nodes
+	// never loses connectivity for more than a few seconds.
+	{
+		src, dst := perNode["node-1"][0], perNode["node-2"][0]
+		ns, err := PodNetNS(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop := make(chan struct{})
+		done := make(chan time.Duration)
+		go func() {
+			var worst time.Duration
+			var downSince time.Time
+			for {
+				select {
+				case <-stop:
+					done <- worst
+					return
+				case <-time.After(200 * time.Millisecond):
+				}
+				if _, err := topology.Probe(ctx, ns, dst, time.Second); err != nil {
+					if downSince.IsZero() {
+						downSince = time.Now()
+					}
+					worst = max(worst, time.Since(downSince))
+				} else {
+					downSince = time.Time{}
+				}
+			}
+		}()
+		if _, err := c.Kubectl("-n", "overlaynet-system", "rollout", "restart", "daemonset/overlaynet-agent"); err != nil {
+			t.Error(err)
+		}
+		if _, err := c.Kubectl("-n", "overlaynet-system", "rollout", "status", "daemonset/overlaynet-agent", "--timeout=3m"); err != nil {
+			t.Error(err)
+		}
+		close(stop)
+		if worst := <-done; worst > 3*time.Second {
+			t.Errorf("pod %s to pod %s was down for %v while the agents rolled", src, dst, worst)
+		} else {
+			t.Logf("agents rolled; the longest outage of pod %s to pod %s was %v", src, dst, worst)
+		}
+		_ = ns.Close()
+	}
+
 	// Deleting a pod releases its address.
 	victim := pods[0]
 	ip := netip.MustParseAddr(victim.Status.PodIP)
