@@ -10,9 +10,10 @@
 #                                        for `kubectl cp` or `docker cp` onto a workstation's PATH
 #   /usr/local/bin/install-cni-plugins   the agent's init container: copies the plugins below
 #                                        into the host's CNI bin dir
-#   /opt/overlaynet/cni/bin/             ptp, host-local and portmap, built from the
-#                                        containernetworking/plugins version pinned in
-#                                        hack/cni/go.mod
+#   /opt/overlaynet/cni/bin/             ptp, host-local, portmap and loopback, built from
+#                                        the containernetworking/plugins version pinned in
+#                                        hack/cni/go.mod (the runtime calls loopback for
+#                                        every sandbox)
 #
 # The binaries are built by `make build-static`, the same target (and so the same flags:
 # CGO_ENABLED=0, -trimpath) that `make build` runs on a workstation, and land on a
@@ -44,6 +45,6 @@ FROM gcr.io/distroless/static:nonroot
 LABEL org.opencontainers.image.source="https://github.com/overlaynet/overlaynet" \
       org.opencontainers.image.description="overlaynet: Azure CNI Overlay style pod networking for any Kubernetes cluster"
 COPY --from=build /out/manager /out/agent /out/overlayctl /out/kubectl-overlaynet /out/install-cni-plugins /usr/local/bin/
-COPY --from=build /out/cni/ptp /out/cni/host-local /out/cni/portmap /opt/overlaynet/cni/bin/
+COPY --from=build /out/cni/ptp /out/cni/host-local /out/cni/portmap /out/cni/loopback /opt/overlaynet/cni/bin/
 USER 65532:65532
 ENTRYPOINT ["/usr/local/bin/manager"]

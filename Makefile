@@ -78,6 +78,7 @@ test: manifests generate vet lint ## Run lint and every test: unit, docs drift, 
 	$(MAKE) test-delivery
 	$(MAKE) test-security
 	$(MAKE) test-monitoring
+	$(MAKE) test-realnodes
 
 .PHONY: test-security
 test-security: ## Install config/default on a local API server and attack it with real ServiceAccount tokens (B7).
@@ -97,6 +98,15 @@ test-monitoring: promtool ## Check and unit-test the chart's Prometheus rules; c
 test-delivery: ## Render config/default and the Helm chart, check RBAC and drift, apply to a local API server.
 	cd test/delivery && $(GO) vet ./...
 	cd test/delivery && KUBEBUILDER_ASSETS="$$($(CURDIR)/hack/envtest-assets.sh)" $(GO) test $(GOTESTFLAGS) ./...
+
+.PHONY: test-realnodes
+test-realnodes: ## As root: overlaynet from dist/install.yaml on 3 real nodes (kubelet, containerd, runc, kube-proxy); skips otherwise.
+	cd test/realnodes && $(GO) vet ./...
+	cd test/realnodes && $(GO) test $(GOTESTFLAGS) -timeout 30m ./...
+
+.PHONY: demo-cluster
+demo-cluster: ## As root: a real 3-node cluster, overlaynet installed, a Deployment and a Service, then torn down.
+	cd test/realnodes && $(GO) run ./cmd/demo
 
 ##@ Build
 

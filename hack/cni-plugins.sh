@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prints the directory that holds the upstream CNI reference plugins the node agent
-# configures (ptp, host-local, portmap), building them first when needed.
+# configures (ptp, host-local, portmap) and loopback, which the runtime calls, building them first when needed.
 #
 # Nothing is downloaded but Go modules: hack/cni/go.mod pins
 # github.com/containernetworking/plugins, and the binaries are built from it into a cache
@@ -18,7 +18,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 mod="$here/cni"
-plugins=(ptp host-local portmap)
+plugins=(ptp host-local portmap loopback)
 
 log() { printf 'cni-plugins: %s\n' "$*" >&2; }
 

@@ -1,5 +1,6 @@
 // Command install-cni-plugins copies the CNI reference plugins that the image carries
-// (ptp, host-local and portmap, built from the Go module pinned in hack/cni/go.mod) into
+// (ptp, host-local, portmap and loopback, built from the Go module pinned in
+// hack/cni/go.mod) into
 // the host's CNI bin dir. It runs as the node agent DaemonSet's init container, because the
 // image is distroless: there is no shell or cp to do it.
 //
@@ -21,8 +22,9 @@ import (
 	"github.com/overlaynet/overlaynet/internal/fsutil"
 )
 
-// defaultPlugins are the plugins the agent's CNI configuration names (internal/agent).
-const defaultPlugins = "ptp,host-local,portmap"
+// defaultPlugins are the plugins the agent's CNI configuration names (internal/agent) and
+// loopback, which the container runtime calls for every sandbox's lo interface.
+const defaultPlugins = "ptp,host-local,portmap,loopback"
 
 func main() {
 	from := flag.String("from", "/opt/overlaynet/cni/bin", "Directory in the image that holds the plugins.")

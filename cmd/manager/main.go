@@ -42,6 +42,7 @@ func main() {
 		qps                  float64
 		burst                int
 		workers              int
+		projectPodCIDRs      bool
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "The address the metrics endpoint binds to. "+
 		"Use :8443 for HTTPS or :8080 for HTTP, or leave as 0 to disable the metrics service.")
@@ -57,6 +58,9 @@ func main() {
 	flag.IntVar(&workers, "workers", controller.DefaultWorkers, "Concurrent node reconciles.")
 	var pprofAddr string
 	flag.StringVar(&pprofAddr, "pprof-bind-address", "0", "The address the pprof endpoint binds to; 0 disables it.")
+	flag.BoolVar(&projectPodCIDRs, "project-node-pod-cidrs", false,
+		"Set each Node's spec.podCIDRs from its blocks (once; blocks never move), for kube-proxy's --detect-local-mode=NodeCIDR and "+
+			"other readers of a node's pod range. Needs patch on nodes (config/components/node-podcidrs, Helm manager.projectNodePodCIDRs).")
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -103,6 +107,13 @@ func main() {
 	if err := controller.SetupWithManager(mgr, controller.Options{Workers: workers}); err != nil {
 		setupLog.Error(err, "Unable to set up controllers")
 		os.Exit(1)
+	}
+
+	if projectPodCIDRs {
+		if err := controller.SetupPodCIDRProjection(mgr); err != nil {
+			setupLog.Error(err, "Unable to set up the Node pod CIDR projection")
+			os.Exit(1)
+		}
 	}
 
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {

@@ -1,5 +1,6 @@
-// Module that builds the upstream CNI reference plugins (ptp, host-local, portmap) that the
-// node agent configures, from their Go module at a pinned version. It is separate from the
+// Module that builds the upstream CNI reference plugins the node needs: ptp, host-local and
+// portmap, which the node agent configures, and loopback, which the container runtime calls
+// for every sandbox's lo (containerd's CRI needs it unless use_internal_loopback is set), from their Go module at a pinned version. It is separate from the
 // project's module so that the plugins' dependency graph never leaks into the operator's
 // go.mod. The version here is the source of truth for hack/cni-plugins.sh, and the tool
 // block is the list of plugins that it and `make build-static` build (`go build tool`).
@@ -9,6 +10,7 @@ go 1.26.0
 
 tool (
 	github.com/containernetworking/plugins/plugins/ipam/host-local
+	github.com/containernetworking/plugins/plugins/main/loopback
 	github.com/containernetworking/plugins/plugins/main/ptp
 	github.com/containernetworking/plugins/plugins/meta/portmap
 )

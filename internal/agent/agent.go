@@ -58,8 +58,9 @@ type Options struct {
 	// CNIConfName is the file the agent owns in CNIConfDir. Runtimes take the first file in
 	// lexical order, hence the "10-" prefix.
 	CNIConfName string
-	// CNIBinDir is where the runtime finds CNI plugins; the agent checks that ptp,
-	// host-local and portmap are there before it writes a configuration naming them.
+	// CNIBinDir is where the runtime finds CNI plugins; the agent checks that every plugin
+	// the runtime will call (the configuration's and loopback) is executable there before
+	// it writes a configuration naming them, and reports Programmed=False otherwise.
 	// Empty skips the check.
 	CNIBinDir string
 	// CNI tunes the generated configuration.

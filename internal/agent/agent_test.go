@@ -310,7 +310,7 @@ func TestReconcileReportsWhyItIsNotProgrammed(t *testing.T) {
 			},
 			wantErr:     true,
 			wantReason:  agent.ReasonCNIPluginsMissing,
-			wantMessage: "CNI plugins [ptp host-local portmap] are not installed in /nonexistent/cni/bin; install the reference plugins there",
+			wantMessage: "CNI plugins [ptp host-local portmap loopback] are not installed (or not executable) in /nonexistent/cni/bin; the runtime calls [ptp host-local portmap loopback] for every pod: install the reference plugins there",
 		},
 	}
 	for i, tt := range tests {

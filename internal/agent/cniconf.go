@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -11,9 +10,6 @@ import (
 	"github.com/overlaynet/overlaynet/internal/agent/desired"
 	"github.com/overlaynet/overlaynet/internal/fsutil"
 )
-
-// Plugins are the CNI plugins the configuration names.
-var Plugins = []string{"ptp", "host-local", "portmap"}
 
 // cniError is a CNI configuration failure with the reason it reports.
 type cniError struct {
@@ -25,18 +21,13 @@ func (e *cniError) Error() string { return e.err.Error() }
 func (e *cniError) Unwrap() error { return e.err }
 
 // writeCNI writes the node's CNI configuration if it changed. It refuses to name plugins
-// the runtime cannot find: a configuration in place tells the kubelet that the network is
-// ready, and every pod would then fail to start.
+// the runtime cannot execute (checkPlugins: the configuration's and loopback): a
+// configuration in place tells the kubelet that the network is ready, and every pod would
+// then fail to start.
 func (a *Agent) writeCNI(ctx context.Context, cni desired.CNI) error {
 	if a.opts.CNIBinDir != "" {
-		var missing []string
-		for _, p := range Plugins {
-			if fi, err := os.Stat(filepath.Join(a.opts.CNIBinDir, p)); err != nil || fi.Mode()&0o111 == 0 {
-				missing = append(missing, p)
-			}
-		}
-		if len(missing) > 0 {
-			return &cniError{ReasonCNIPluginsMissing, fmt.Errorf("CNI plugins %v are not installed in %s; install the reference plugins there", missing, a.opts.CNIBinDir)}
+		if err := checkPlugins(a.opts.CNIBinDir, cni.Conflist); err != nil {
+			return err
 		}
 	}
 	changed, err := WriteFileAtomic(a.opts.CNIConfDir, a.opts.CNIConfName, cni.Conflist)

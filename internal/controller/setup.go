@@ -85,7 +85,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		Watches(&v1.BlockClaim{}, &claimHandler{alloc: alloc, ignored: ignored, recorder: recorder}).
 		Watches(&v1.OverlayCluster{}, allNodes, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: opts.Workers}).
-		Complete(nodes)
+		Complete(quietConflicts(nodes))
 	if err != nil {
 		return err
 	}

@@ -304,10 +304,11 @@ func TestAgentDaemonSet(t *testing.T) {
 			if m := mounts["/opt/cni/bin"]; !m.ReadOnly {
 				t.Error("the agent mounts the host's CNI bin dir writable; only the init container installs plugins")
 			}
-			// host-local's leases, read-only: pods that kept a node-subnet address across a
-			// migration stay reachable (R50).
-			if m, ok := mounts["/var/lib/cni/networks"]; !ok || !m.ReadOnly || hostPaths[m.Name] != "/var/lib/cni/networks" {
-				t.Errorf("the agent does not mount the host's /var/lib/cni/networks read-only (mounts %v, host paths %v)", mounts, hostPaths)
+			// host-local's leases, writable: pods that kept a node-subnet address across a
+			// migration stay reachable (R50), and the agent releases the reservations of
+			// sandboxes that failed half-way (internal/agent/leasegc).
+			if m, ok := mounts["/var/lib/cni/networks"]; !ok || m.ReadOnly || hostPaths[m.Name] != "/var/lib/cni/networks" {
+				t.Errorf("the agent does not mount the host's /var/lib/cni/networks writable (mounts %v, host paths %v)", mounts, hostPaths)
 			}
 			if len(hostPaths) != 3 {
 				t.Errorf("the agent mounts host paths %v; want only the CNI conf and bin dirs and host-local's leases", hostPaths)
