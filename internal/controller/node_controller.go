@@ -642,7 +642,7 @@ func (r *NodeReconciler) tampering(nnc *v1.NodeNetworkConfig, desired *v1.NodeNe
 			unclaimed = true
 		}
 	}
-	if !(known && prev.(string) == want) && !unclaimed {
+	if (!known || prev.(string) != want) && !unclaimed {
 		return ""
 	}
 	return strings.Join(diffFields(&nnc.Status, desired), ", ")

@@ -111,7 +111,7 @@ func (c *Cluster) parsePeer(nnc *v1alpha1.NodeNetworkConfig) (n node, problems [
 	} else {
 		for _, s := range st.PodCIDRs {
 			p, err := netip.ParsePrefix(s)
-			why := ""
+			var why string
 			switch {
 			case err != nil:
 				why = "is not a CIDR"
@@ -136,11 +136,8 @@ func (c *Cluster) parsePeer(nnc *v1alpha1.NodeNetworkConfig) (n node, problems [
 	}
 	for _, s := range st.NodeIPs {
 		a, err := netip.ParseAddr(s)
-		why := ""
-		switch {
-		case err != nil:
-			why = "is not an IP address"
-		default:
+		why := "is not an IP address"
+		if err == nil {
 			why = c.checkNodeIP(a)
 		}
 		if why == "" && slices.ContainsFunc(n.nodeIPs, func(o netip.Addr) bool { return familyOf(o) == familyOf(a) }) {
