@@ -14,13 +14,16 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -67,6 +70,10 @@ type Options struct {
 	CNI desired.CNIOptions
 	// ResyncPeriod is the interval of full resyncs that repair drift.
 	ResyncPeriod time.Duration
+	// Recorder emits a Warning event on the node's own NodeNetworkConfig when a peer is
+	// first skipped for breaking the rules, or for new reasons (B7). Nil emits none;
+	// SetupWithManager fills it from the manager.
+	Recorder events.EventRecorder
 }
 
 func (o *Options) setDefaults() error {
@@ -101,6 +108,9 @@ type Agent struct {
 	lastWarnings []string
 	// programmed is set once the datapath was programmed without error (readiness).
 	programmed bool
+	// lastSkipped are the problems of each peer skipped by the previous reconcile; an event
+	// is emitted only for a peer that is new here or whose problems changed.
+	lastSkipped map[string]string
 
 	// peers keeps the peers parsed and checked by the previous reconcile, so that a
 	// reconcile parses only the peers that changed. Reconciles run one at a time (one
@@ -119,6 +129,9 @@ func New(c client.Client, opts Options) (*Agent, error) {
 // SetupWithManager creates the node's agent and registers it with mgr. The manager's cache
 // should come from ManagerOptions, which restricts it to what the agent needs.
 func SetupWithManager(mgr ctrl.Manager, opts Options) (*Agent, error) {
+	if opts.Recorder == nil {
+		opts.Recorder = mgr.GetEventRecorder("overlaynet-agent")
+	}
 	a, err := New(mgr.GetClient(), opts)
 	if err != nil {
 		return nil, err
@@ -252,6 +265,7 @@ func (a *Agent) Reconcile(ctx context.Context, _ reconcile.Request) (ctrl.Result
 		return ctrl.Result{}, a.report(ctx, self, notProgrammed(self, ReasonInvalidAllocation, err.Error()))
 	}
 	a.logWarnings(ctx, want.Warnings)
+	a.reportSkipped(self, want.Skipped)
 	recordSkipped(a.opts.NodeName, want.Skipped)
 
 	cond, nextResync, progErr := a.program(ctx, self, want)
@@ -338,5 +352,30 @@ func (a *Agent) logWarnings(ctx context.Context, warnings []string) {
 		if !slices.Contains(prev, w) {
 			ctrl.LoggerFrom(ctx).Info("Skipping part of the desired datapath", "reason", w)
 		}
+	}
+}
+
+// reportSkipped emits a Warning event on the node's own NodeNetworkConfig for every peer
+// that is skipped now and was not, or was for other reasons, at the previous reconcile
+// (B7): a user watching events sees the bad object once, not on every reconcile. The
+// condition message and overlaynet_agent_skipped_peers say the same continuously.
+func (a *Agent) reportSkipped(self *v1alpha1.NodeNetworkConfig, skipped []desired.Skipped) {
+	now := make(map[string]string, len(skipped))
+	for _, s := range skipped {
+		now[s.Node] = strings.Join(s.Problems, ", ")
+	}
+	a.mu.Lock()
+	prev := a.lastSkipped
+	a.lastSkipped = now
+	a.mu.Unlock()
+	if a.opts.Recorder == nil {
+		return
+	}
+	for _, s := range skipped {
+		if prev[s.Node] == now[s.Node] {
+			continue
+		}
+		a.opts.Recorder.Eventf(self, nil, corev1.EventTypeWarning, ReasonPeersSkipped, "SkipPeer",
+			"Skipped every route and pod-ingress entry of peer %s: its NodeNetworkConfig breaks the rules (B7): %s", s.Node, truncate(now[s.Node]))
 	}
 }

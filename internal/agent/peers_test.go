@@ -7,6 +7,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	dto "github.com/prometheus/client_model/go"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/overlaynet/overlaynet/api/v1alpha1"
@@ -15,12 +16,13 @@ import (
 
 // TestReconcileSkipsAndReportsPeersThatBreakTheRules proves B7 through the agent: a peer
 // whose status breaks the rules gets nothing programmed, the good peer keeps its route,
-// and the Programmed condition, a log line and a metric name the bad entries.
+// and the Programmed condition, an event, a log line and a metric name the bad entries.
 func TestReconcileSkipsAndReportsPeersThatBreakTheRules(t *testing.T) {
 	createNNC(t, "p-1", "10.244.1.0/24", "10.224.0.4", 10)
 	createNNC(t, "p-2", "10.244.2.0/24", "10.224.0.5", 10)
 	createNNC(t, "p-evil", "10.99.0.0/24", "203.0.113.9", 10)
-	f := newAgent(t, "p-1", nil)
+	recorder := events.NewFakeRecorder(10)
+	f := newAgent(t, "p-1", func(o *agent.Options, _ *fakeDatapath) { o.Recorder = recorder })
 	if _, err := f.reconcile(t); err != nil {
 		t.Fatalf("Reconcile: %v", err)
 	}
@@ -52,6 +54,24 @@ func TestReconcileSkipsAndReportsPeersThatBreakTheRules(t *testing.T) {
 	}
 	if got := gauge(t, "overlaynet_agent_skipped_peer_entries", "p-1"); got != 2 {
 		t.Errorf("overlaynet_agent_skipped_peer_entries{node=p-1} = %v, want 2", got)
+	}
+	// One Warning event names the bad peer; a second reconcile with the same problems
+	// emits none.
+	select {
+	case e := <-recorder.Events:
+		if !strings.HasPrefix(e, "Warning "+agent.ReasonPeersSkipped+" ") || !strings.Contains(e, "peer p-evil") || !strings.Contains(e, "203.0.113.9") {
+			t.Errorf("B7 event %q does not name the skipped peer p-evil and its problems", e)
+		}
+	default:
+		t.Errorf("B7 no event for the skipped peer p-evil")
+	}
+	if _, err := f.reconcile(t); err != nil {
+		t.Fatalf("Reconcile: %v", err)
+	}
+	select {
+	case e := <-recorder.Events:
+		t.Errorf("B7 a reconcile with the same skipped peers emitted another event: %q", e)
+	default:
 	}
 }
 

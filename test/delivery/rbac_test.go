@@ -64,6 +64,8 @@ var allowed = map[string][]string{
 		// network), from the OverlayCluster's status.
 		"cluster network.overlaynet.io/overlayclusters get", "cluster network.overlaynet.io/overlayclusters list",
 		"cluster network.overlaynet.io/overlayclusters watch",
+		// A Warning event on its own NodeNetworkConfig when it skips a peer (B7).
+		"cluster events.k8s.io/events create", "cluster events.k8s.io/events patch",
 	},
 }
 

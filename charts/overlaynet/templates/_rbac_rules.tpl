@@ -30,6 +30,13 @@ the +kubebuilder:rbac markers in internal/controller (make manifests).
   - nodenetworkconfigs/status
   verbs:
   - patch
+- apiGroups:
+  - events.k8s.io
+  resources:
+  - events
+  verbs:
+  - create
+  - patch
 {{- end }}
 
 {{- /* From config/rbac/leader_election_role.yaml. */}}
