@@ -365,7 +365,7 @@ func TestReconcileNodeSubnet(t *testing.T) {
 	}
 	want := &conditionSummary{
 		Status: metav1.ConditionTrue, Reason: agent.ReasonProgrammed,
-		Message: "Routes to peer blocks (every peer routed directly), SNAT and the pod-ingress guard are programmed; the CNI configuration hands out up to 10 pod addresses per family from the 10 reserved addresses of node subnet 10.224.0.0/24",
+		Message: "Routes to peer blocks (every peer routed directly: the uplink is unknown), SNAT and the pod-ingress guard are programmed; the CNI configuration hands out up to 10 pod addresses per family from the 10 reserved addresses of node subnet 10.224.0.0/24",
 	}
 	if diff := cmp.Diff(want, condition(t, "ns-1", v1alpha1.NodeProgrammed)); diff != "" {
 		t.Errorf("Programmed (-want +got):\n%s", diff)

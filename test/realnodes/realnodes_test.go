@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1 "github.com/overlaynet/overlaynet/api/v1alpha1"
+	"github.com/overlaynet/overlaynet/internal/agent"
 	"github.com/overlaynet/overlaynet/test/topology"
 )
 
@@ -143,6 +144,44 @@ func TestRealNodes(t *testing.T) {
 			t.Errorf("node %s spec.podCIDRs = %v, want its block %s (projection on)", n, node.Spec.PodCIDRs, blocks[n])
 		}
 	}
+
+	// The admission policy of dist/install.yaml holds against the real agent pods' own
+	// identity (B7): the Programmed conditions above went through it, and a token bound to
+	// node-1's agent pod may change neither node-2's status nor its own allocation.
+	t.Run("B7 the real agents' tokens may write only their own Programmed condition", func(t *testing.T) {
+		for _, n := range nodes {
+			if !programmedByAgent(nncs[n]) {
+				t.Errorf("node %s: the Programmed condition was not written by the agent's field manager (managed fields %v)", n, nncs[n].ManagedFields)
+			}
+		}
+		pod, err := AgentPodOn(ctx, cs, "node-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		agentCS, err := c.AgentClient(ctx, cs, pod)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, attack := range []struct{ name, nnc, patch string }{
+			{"another node's node IPs", "node-2", `{"status":{"nodeIPs":["10.224.0.250"]}}`},
+			{"its own block", "node-1", `{"status":{"podCIDRs":["128.0.0.0/1"]}}`},
+			{"its own no-SNAT ranges", "node-1", `{"status":{"nonMasqueradeCIDRs":["0.0.0.0/0"]}}`},
+		} {
+			if err := PatchNNCStatus(ctx, agentCS, attack.nnc, attack.patch); !refusedByPolicy(err) {
+				t.Errorf("the agent of node-1 changing %s (%s): err = %v, want the B7 refusal", attack.name, attack.nnc, err)
+			}
+		}
+		after, err := NNCs(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range nodes {
+			if !slices.Equal(after[n].Status.PodCIDRs, nncs[n].Status.PodCIDRs) || !slices.Equal(after[n].Status.NodeIPs, nncs[n].Status.NodeIPs) ||
+				!slices.Equal(after[n].Status.NonMasqueradeCIDRs, nncs[n].Status.NonMasqueradeCIDRs) {
+				t.Errorf("node %s: status changed after refused attacks: %+v, was %+v", n, after[n].Status, nncs[n].Status)
+			}
+		}
+	})
 
 	// A Deployment across the nodes, every pod on a node that had no CNI plugin before.
 	if err := c.Apply("echo", EchoDeployment(6)); err != nil {
@@ -484,3 +523,15 @@ spec:
       containers:
       - {name: echo, image: ` + EchoImage + `, imagePullPolicy: Never}
 `
+
+// programmedByAgent says whether the agent's field manager owns the Programmed condition of
+// nnc's status: its server-side apply passed the admission policy.
+func programmedByAgent(nnc *v1.NodeNetworkConfig) bool {
+	for _, mf := range nnc.ManagedFields {
+		if mf.Manager == agent.FieldManager && mf.Subresource == "status" && mf.FieldsV1 != nil &&
+			strings.Contains(string(mf.FieldsV1.Raw), `{"type":"Programmed"}`) {
+			return true
+		}
+	}
+	return false
+}
