@@ -53,7 +53,8 @@ func TrimForCache(nodeName string) func(any) (any, error) {
 	}
 }
 
-// trimCluster keeps of the OverlayCluster only what the agent reads: its facts.
+// trimCluster keeps of the OverlayCluster only what the agent reads: its facts, and of
+// the spec the mode and the crossSubnet setting (B9).
 func trimCluster(in any) (any, error) {
 	ovc, ok := in.(*v1alpha1.OverlayCluster)
 	if !ok {
@@ -61,7 +62,7 @@ func trimCluster(in any) (any, error) {
 	}
 	ovc.ManagedFields = nil
 	ovc.Annotations = nil
-	ovc.Spec = v1alpha1.OverlayClusterSpec{}
+	ovc.Spec = v1alpha1.OverlayClusterSpec{Mode: ovc.Spec.Mode, CrossSubnet: ovc.Spec.CrossSubnet}
 	ovc.Status = *ClusterFacts(&ovc.Status)
 	return ovc, nil
 }
