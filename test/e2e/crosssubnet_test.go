@@ -5,11 +5,9 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 	. "github.com/onsi/gomega"
@@ -38,27 +36,7 @@ var (
 )
 
 func TestCrossSubnetInNamespaces(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("skipping the namespace end-to-end test: it creates network namespaces and needs root (CI runs it as root)")
-	}
-	before, err := topology.SnapshotHost()
-	if err != nil {
-		t.Fatalf("snapshotting the host: %v", err)
-	}
-	t.Cleanup(func() {
-		after, err := topology.SnapshotHost()
-		if err != nil {
-			t.Errorf("snapshotting the host: %v", err)
-			return
-		}
-		if diff := cmp.Diff(before.String(), after.String()); diff != "" {
-			t.Errorf("the host's namespaces, links, routes or nftables changed (-before +after):\n%s", diff)
-		}
-	})
-	binDir, err := harness.CNIPluginsDir()
-	if err != nil {
-		t.Fatal(err)
-	}
+	binDir := namespaceTest(t)
 	runCrossSubnetScenario(t, binDir)
 }
 

@@ -81,28 +81,7 @@ const (
 )
 
 func TestPodNetworkInNamespaces(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("skipping the namespace end-to-end test: it creates network namespaces and needs root (CI runs it as root)")
-	}
-	before, err := topology.SnapshotHost()
-	if err != nil {
-		t.Fatalf("snapshotting the host: %v", err)
-	}
-	// Registered first, so it runs after every other cleanup.
-	t.Cleanup(func() {
-		after, err := topology.SnapshotHost()
-		if err != nil {
-			t.Errorf("snapshotting the host: %v", err)
-			return
-		}
-		if diff := cmp.Diff(before.String(), after.String()); diff != "" {
-			t.Errorf("the host's namespaces, links, routes or nftables changed (-before +after):\n%s", diff)
-		}
-	})
-	binDir, err := harness.CNIPluginsDir()
-	if err != nil {
-		t.Fatal(err)
-	}
+	binDir := namespaceTest(t)
 	for _, sc := range []struct {
 		name string
 		dual bool
@@ -610,4 +589,34 @@ func familyOf(a netip.Addr) v1alpha1.IPFamily {
 		return v1alpha1.IPv4
 	}
 	return v1alpha1.IPv6
+}
+
+// namespaceTest starts a namespace end-to-end test: it skips unless root (the test creates
+// network namespaces), checks at the end that the host's namespaces, links, routes and
+// nftables are as they were (a cleanup registered first, so it runs after every other), and
+// returns the directory of the CNI plugins.
+func namespaceTest(t *testing.T) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("skipping the namespace end-to-end test: it creates network namespaces and needs root (CI runs it as root)")
+	}
+	before, err := topology.SnapshotHost()
+	if err != nil {
+		t.Fatalf("snapshotting the host: %v", err)
+	}
+	t.Cleanup(func() {
+		after, err := topology.SnapshotHost()
+		if err != nil {
+			t.Errorf("snapshotting the host: %v", err)
+			return
+		}
+		if diff := cmp.Diff(before.String(), after.String()); diff != "" {
+			t.Errorf("the host's namespaces, links, routes or nftables changed (-before +after):\n%s", diff)
+		}
+	})
+	binDir, err := harness.CNIPluginsDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return binDir
 }
