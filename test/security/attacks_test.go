@@ -21,7 +21,7 @@ import (
 
 	v1 "github.com/overlaynet/overlaynet/api/v1alpha1"
 	"github.com/overlaynet/overlaynet/internal/agent"
-	"github.com/overlaynet/overlaynet/internal/controller"
+	"github.com/overlaynet/overlaynet/internal/allocation"
 )
 
 // The policy's name, which the API server puts in every refusal it makes.
@@ -34,14 +34,14 @@ func claim(name, block, family, node, uid string) *v1.BlockClaim {
 	}
 }
 
-// claimOf is the claim the manager writes for block: named by controller.ClaimName.
+// claimOf is the claim the manager writes for block: named by allocation.ClaimName.
 func claimOf(block, node, uid string) *v1.BlockClaim {
 	p := netip.MustParsePrefix(block)
 	fam := "IPv4"
 	if p.Addr().Is6() {
 		fam = "IPv6"
 	}
-	return claim(controller.ClaimName(p), block, fam, node, uid)
+	return claim(allocation.ClaimName(p), block, fam, node, uid)
 }
 
 func statusPatch(status string) client.Patch {

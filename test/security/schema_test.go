@@ -14,7 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/overlaynet/overlaynet/api/v1alpha1"
-	"github.com/overlaynet/overlaynet/internal/controller"
+	"github.com/overlaynet/overlaynet/internal/allocation"
 )
 
 func jsonList(items []string) string {
@@ -123,7 +123,7 @@ func TestSchemasRefuseBadAllocations(t *testing.T) {
 	})
 }
 
-// B4 for any block: the claim named by controller.ClaimName is accepted, and the same claim
+// B4 for any block: the claim named by allocation.ClaimName is accepted, and the same claim
 // under the name of any other block is refused. Blocks are drawn at random (fixed seed) over
 // both families and every prefix length the allocator hands out.
 func TestB4ClaimNamesAgreeWithTheController(t *testing.T) {
@@ -152,7 +152,7 @@ func TestB4ClaimNamesAgreeWithTheController(t *testing.T) {
 		b[(p.Bits()-1)/8] ^= 0x80 >> ((p.Bits() - 1) % 8)
 		sibling, _ := netip.AddrFromSlice(b)
 		for _, other := range []netip.Prefix{netip.PrefixFrom(p.Addr(), p.Bits()-1).Masked(), netip.PrefixFrom(sibling, p.Bits())} {
-			c.Name = controller.ClaimName(other)
+			c.Name = allocation.ClaimName(other)
 			if why := refusal(w.manager.Create(ctx, c, client.DryRunAll), "schema", "B4"); why != "" {
 				t.Errorf("block %s named %s: %s", p, c.Name, why)
 			}
