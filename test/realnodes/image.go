@@ -40,6 +40,7 @@ var ProductFiles = []ImageFile{
 	{"/usr/local/bin/manager", "manager"},
 	{"/usr/local/bin/agent", "agent"},
 	{"/usr/local/bin/overlayctl", "overlayctl"},
+	{"/usr/local/bin/kubectl-overlaynet", "kubectl-overlaynet"},
 	{"/usr/local/bin/install-cni-plugins", "install-cni-plugins"},
 	{"/opt/overlaynet/cni/bin/ptp", "cni/ptp"},
 	{"/opt/overlaynet/cni/bin/host-local", "cni/host-local"},

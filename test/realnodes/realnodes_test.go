@@ -529,7 +529,7 @@ spec:
 func programmedByAgent(nnc *v1.NodeNetworkConfig) bool {
 	for _, mf := range nnc.ManagedFields {
 		if mf.Manager == agent.FieldManager && mf.Subresource == "status" && mf.FieldsV1 != nil &&
-			strings.Contains(string(mf.FieldsV1.Raw), `{"type":"Programmed"}`) {
+			strings.Contains(string(mf.FieldsV1.Raw), `k:{\"type\":\"Programmed\"}`) {
 			return true
 		}
 	}
