@@ -124,6 +124,11 @@ func TestMaliciousPeerInNamespaces(t *testing.T) {
 			wantProblem: `block "10.244.252.0/23" is not a /24`,
 		},
 	}
+	// Where two NodeNetworkConfigs name one address, the older keeps it, and creation
+	// timestamps count whole seconds: the attack starts a full second after node-2's object
+	// was created, so that node-2 is older than its twin by the clock, not by a name tie.
+	created := c.nnc(g, node2.Name).CreationTimestamp.Time
+	time.Sleep(time.Until(created.Add(1100 * time.Millisecond)))
 	var written []maliciousPeer
 	for _, p := range peers {
 		if c.writeMaliciousPeer(t, g, p) {
