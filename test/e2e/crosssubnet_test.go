@@ -137,12 +137,17 @@ func runCrossSubnetScenario(t *testing.T, binDir string) {
 		})
 		t.Run(fmt.Sprintf("B9 %s pods on one segment talk directly: the VXLAN device sends nothing", f), func(t *testing.T) {
 			g := newG(t)
+			// Two TCP exchanges between the segment's nodes send at least 8 packets from
+			// node-a1; through the device they would all show. The last packets of the
+			// previous subtest's connections to node-b1 (a FIN or an ACK) may still leave
+			// through it meanwhile, so up to 2 are tolerated.
 			tx := tunnelTx(g, a1, f)
 			c.expectPairs(g, f, [][2]*topology.Host{{a1, a2}, {a2, a1}})
-			g.Expect(tunnelTx(g, a1, f)).To(Equal(tx), "node-a1's %s device carried pod traffic to its own segment", f)
+			sameSegment := tunnelTx(g, a1, f)
+			g.Expect(sameSegment-tx).To(BeNumerically("<=", 2), "node-a1's %s device carried pod traffic to its own segment", f)
 			// The counter moves when traffic does cross: it can tell.
 			c.expectPairs(g, f, [][2]*topology.Host{{a1, b1}})
-			g.Expect(tunnelTx(g, a1, f)).To(BeNumerically(">", tx))
+			g.Expect(tunnelTx(g, a1, f)).To(BeNumerically(">=", sameSegment+3))
 		})
 		t.Run(fmt.Sprintf("R15 %s pods on both segments are SNATed to their node's IP towards the outside", f), func(t *testing.T) {
 			g := newG(t)
