@@ -247,7 +247,7 @@ func (a *Agent) Reconcile(ctx context.Context, _ reconcile.Request) (ctrl.Result
 		// Only pods left from an earlier mode depend on the leases: program the rest.
 		log.Error(err, "Reading the pods' addresses; pods that kept an address from an earlier mode may lose connectivity")
 	}
-	enc, err := a.crossSubnet(ctx, self)
+	enc, err := a.crossSubnet(ovc, self)
 	if err != nil {
 		return ctrl.Result{}, a.report(ctx, self, notProgrammed(self, ReasonEncapsulationFailed, err.Error()))
 	}

@@ -1,14 +1,12 @@
 package agent
 
 import (
-	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/overlaynet/overlaynet/api/v1alpha1"
@@ -43,18 +41,10 @@ type encapsulation struct {
 	cni desired.CNIOptions
 }
 
-// crossSubnet reads the cluster's crossSubnet setting (its defaults when the
-// OverlayCluster is missing) and the node's uplink, and fits the pods' MTU to them.
-func (a *Agent) crossSubnet(ctx context.Context, self *v1alpha1.NodeNetworkConfig) (*encapsulation, error) {
-	ovc := &v1alpha1.OverlayCluster{}
-	var spec *v1alpha1.CrossSubnetSpec
-	mode := self.Status.Mode
-	switch err := a.client.Get(ctx, types.NamespacedName{Name: v1alpha1.ClusterName}, ovc); {
-	case err == nil:
-		spec, mode = ovc.Spec.CrossSubnet, ovc.Spec.Mode
-	case !apierrors.IsNotFound(err):
-		return nil, fmt.Errorf("reading OverlayCluster %q for its crossSubnet setting: %w", v1alpha1.ClusterName, err)
-	}
+// crossSubnet takes the cluster's crossSubnet setting from ovc, the OverlayCluster the
+// reconcile already read, reads the node's uplink, and fits the pods' MTU to them.
+func (a *Agent) crossSubnet(ovc *v1alpha1.OverlayCluster, self *v1alpha1.NodeNetworkConfig) (*encapsulation, error) {
+	spec, mode := ovc.Spec.CrossSubnet, ovc.Spec.Mode
 	e := &encapsulation{cs: netconf.ResolveCrossSubnet(mode, spec), cni: a.opts.CNI}
 	r, ok := a.opts.Datapath.(datapath.UnderlayReader)
 	if !ok || !e.cs.MayEncapsulate() {
@@ -74,7 +64,7 @@ func (a *Agent) crossSubnet(ctx context.Context, self *v1alpha1.NodeNetworkConfi
 	if e.cni.MTU == 0 {
 		var fams []v1alpha1.IPFamily
 		for _, ip := range ips {
-			if f := netconf.FamilyOf(ip); !containsFamily(fams, f) {
+			if f := netconf.FamilyOf(ip); !slices.Contains(fams, f) {
 				fams = append(fams, f)
 			}
 		}
@@ -126,13 +116,4 @@ func directPeers(rs []desired.Route) int {
 		seen[r.Node] = true
 	}
 	return len(seen)
-}
-
-func containsFamily(fs []v1alpha1.IPFamily, f v1alpha1.IPFamily) bool {
-	for _, x := range fs {
-		if x == f {
-			return true
-		}
-	}
-	return false
 }

@@ -21,7 +21,6 @@ import (
 	"github.com/overlaynet/overlaynet/api/v1alpha1"
 	"github.com/overlaynet/overlaynet/internal/agent/datapath/linux"
 	"github.com/overlaynet/overlaynet/internal/agent/desired"
-	"github.com/overlaynet/overlaynet/internal/testenv"
 	"github.com/overlaynet/overlaynet/test/harness"
 	"github.com/overlaynet/overlaynet/test/topology"
 )
@@ -43,16 +42,8 @@ func TestCrossSubnetInNamespaces(t *testing.T) {
 func runCrossSubnetScenario(t *testing.T, binDir string) {
 	g := newG(t)
 	ctx := context.Background()
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("manager and agent logs:\n%s", logs.String())
-		}
-	})
-	c := &cluster{binDir: binDir, agents: map[string]*harness.Agent{}, pods: map[string][]*topology.Pod{}}
-	env, err := testenv.Start()
-	g.Expect(err).NotTo(HaveOccurred())
-	t.Cleanup(func() { g.Expect(env.Stop()).To(Succeed()) })
-	c.env = env
+	c := newCluster(t, binDir)
+	env := c.env
 	routed, err := topology.NewRouted(topology.RoutedConfig{Segments: []topology.Segment{segA, segB}, Outside: out, WorkDir: t.TempDir()})
 	g.Expect(err).NotTo(HaveOccurred())
 	t.Cleanup(func() { g.Expect(routed.Close()).To(Succeed()) })

@@ -116,17 +116,8 @@ type cluster struct {
 func startCluster(t *testing.T, binDir string, dual bool) (*cluster, *harness.Runner) {
 	g := newG(t)
 	ctx := context.Background()
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("manager and agent logs:\n%s", logs.String())
-		}
-	})
-
-	c := &cluster{binDir: binDir, agents: map[string]*harness.Agent{}, pods: map[string][]*topology.Pod{}}
-	env, err := testenv.Start()
-	g.Expect(err).NotTo(HaveOccurred())
-	t.Cleanup(func() { g.Expect(env.Stop()).To(Succeed()) })
-	c.env = env
+	c := newCluster(t, binDir)
+	env := c.env
 
 	cfg := topology.Config{Nodes: []string{"node-1", "node-2", "node-3"}, VNet4: vnet4, WorkDir: t.TempDir()}
 	if dual {
@@ -619,4 +610,20 @@ func namespaceTest(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return binDir
+}
+
+// newCluster starts a scenario's local control plane, stopped at cleanup, and prints the
+// manager's and agents' logs when the test failed.
+func newCluster(t *testing.T, binDir string) *cluster {
+	t.Helper()
+	g := newG(t)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("manager and agent logs:\n%s", logs.String())
+		}
+	})
+	env, err := testenv.Start()
+	g.Expect(err).NotTo(HaveOccurred())
+	t.Cleanup(func() { g.Expect(env.Stop()).To(Succeed()) })
+	return &cluster{env: env, binDir: binDir, agents: map[string]*harness.Agent{}, pods: map[string][]*topology.Pod{}}
 }

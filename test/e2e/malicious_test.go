@@ -19,7 +19,6 @@ import (
 	"github.com/overlaynet/overlaynet/api/v1alpha1"
 	"github.com/overlaynet/overlaynet/internal/agent"
 	"github.com/overlaynet/overlaynet/internal/agent/datapath/linux"
-	"github.com/overlaynet/overlaynet/internal/testenv"
 	"github.com/overlaynet/overlaynet/test/harness"
 	"github.com/overlaynet/overlaynet/test/topology"
 )
@@ -45,18 +44,10 @@ func TestMaliciousPeerInNamespaces(t *testing.T) {
 	binDir := namespaceTest(t)
 	g := newG(t)
 	ctx := context.Background()
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("manager and agent logs:\n%s", logs.String())
-		}
-	})
 
 	// The manager and the agents run apart, so that the manager can be stopped alone.
-	c := &cluster{binDir: binDir, agents: map[string]*harness.Agent{}, pods: map[string][]*topology.Pod{}}
-	env, err := testenv.Start()
-	g.Expect(err).NotTo(HaveOccurred())
-	t.Cleanup(func() { g.Expect(env.Stop()).To(Succeed()) })
-	c.env = env
+	c := newCluster(t, binDir)
+	env := c.env
 	topo, err := topology.New(topology.Config{Nodes: []string{"node-1", "node-2", "node-3"}, VNet4: vnet4, WorkDir: t.TempDir()})
 	g.Expect(err).NotTo(HaveOccurred())
 	t.Cleanup(func() { g.Expect(topo.Close()).To(Succeed()) })
