@@ -126,35 +126,33 @@ func (f *fakeDatapath) Calls() []fakeCall {
 	return append([]fakeCall(nil), f.calls...)
 }
 
-// createNNC creates a NodeNetworkConfig and writes its status as the controller does,
-// Allocated condition included. An empty podCIDR means not allocated yet.
+// createNNC creates a NodeNetworkConfig as the controller does: the allocation in the
+// create's spec, and an Allocated=False condition when the node waits. An empty podCIDR
+// means not allocated yet.
 func createNNC(t *testing.T, name, podCIDR, nodeIP string, maxPods int32) *v1alpha1.NodeNetworkConfig {
 	t.Helper()
 	ctx := context.Background()
 	nnc := &v1alpha1.NodeNetworkConfig{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Spec:       v1alpha1.NodeNetworkConfigSpec{NodeUID: "uid-" + name},
+		Spec: v1alpha1.NodeNetworkConfigSpec{
+			NodeUID: "uid-" + name,
+			Mode:    v1alpha1.ModeOverlay,
+			NodeIPs: []string{nodeIP},
+			MaxPods: maxPods,
+		},
+	}
+	if podCIDR != "" {
+		nnc.Spec.PodCIDRs = []string{podCIDR}
 	}
 	if err := env.Client.Create(ctx, nnc); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), nnc) })
-	nnc.Status = v1alpha1.NodeNetworkConfigStatus{
-		Mode:               v1alpha1.ModeOverlay,
-		NodeIPs:            []string{nodeIP},
-		MaxPods:            maxPods,
-		ClusterPodCIDRs:    []string{"10.244.0.0/16"},
-		NonMasqueradeCIDRs: []string{"10.244.0.0/16"},
-	}
-	allocated := metav1.Condition{Type: v1alpha1.NodeAllocated, Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonAllocated, Message: "Allocated"}
-	if podCIDR != "" {
-		nnc.Status.PodCIDRs = []string{podCIDR}
-	} else {
-		allocated.Status, allocated.Reason = metav1.ConditionFalse, v1alpha1.ReasonPoolExhausted
-	}
-	meta.SetStatusCondition(&nnc.Status.Conditions, allocated)
-	if err := env.Client.Status().Update(ctx, nnc); err != nil {
-		t.Fatal(err)
+	if podCIDR == "" {
+		meta.SetStatusCondition(&nnc.Status.Conditions, metav1.Condition{Type: v1alpha1.NodeAllocated, Status: metav1.ConditionFalse, Reason: v1alpha1.ReasonPoolExhausted, Message: "waits"})
+		if err := env.Client.Status().Update(ctx, nnc); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return nnc
 }
@@ -351,12 +349,10 @@ func TestReconcileWithoutItsNodeNetworkConfigWaits(t *testing.T) {
 // out the reservation, the node answers for it on its uplink, and the message says so.
 func TestReconcileNodeSubnet(t *testing.T) {
 	nnc := createNNC(t, "ns-1", "", "10.224.0.4", 10)
-	nnc.Status.Mode = v1alpha1.ModeNodeSubnet
-	nnc.Status.ReservedIPs = []string{"10.224.0.8/30", "10.224.0.12-10.224.0.17"}
-	nnc.Status.NodeSubnet = "10.224.0.0/24"
-	nnc.Status.NonMasqueradeCIDRs = []string{"10.224.0.0/16"}
-	meta.SetStatusCondition(&nnc.Status.Conditions, metav1.Condition{Type: v1alpha1.NodeAllocated, Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonAllocated, Message: "Allocated"})
-	if err := env.Client.Status().Update(context.Background(), nnc); err != nil {
+	nnc.Spec.Mode = v1alpha1.ModeNodeSubnet
+	nnc.Spec.ReservedIPs = []string{"10.224.0.8/30", "10.224.0.12-10.224.0.17"}
+	nnc.Spec.NodeSubnet = "10.224.0.0/24"
+	if err := env.Client.Update(context.Background(), nnc); err != nil {
 		t.Fatal(err)
 	}
 	f := newAgent(t, "ns-1", nil)
@@ -438,15 +434,16 @@ func TestTrimForCacheKeepsOnlyWhatTheAgentReads(t *testing.T) {
 	mk := func(name string) *v1alpha1.NodeNetworkConfig {
 		return &v1alpha1.NodeNetworkConfig{
 			ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: map[string]string{"a": "b"}, ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "m"}}},
-			Status:     v1alpha1.NodeNetworkConfigStatus{PodCIDRs: []string{"10.244.1.0/24"}, ReservedIPs: []string{"10.224.0.8/29"}, Conditions: cond},
+			Spec:       v1alpha1.NodeNetworkConfigSpec{PodCIDRs: []string{"10.244.1.0/24"}, ReservedIPs: []string{"10.224.0.8/29"}},
+			Status:     v1alpha1.NodeNetworkConfigStatus{Conditions: cond},
 		}
 	}
 	trim := agent.TrimForCache("self")
 	self, _ := trim(mk("self"))
 	peer, _ := trim(mk("peer"))
 	want := []*v1alpha1.NodeNetworkConfig{
-		{ObjectMeta: metav1.ObjectMeta{Name: "self", Annotations: map[string]string{"a": "b"}}, Status: v1alpha1.NodeNetworkConfigStatus{PodCIDRs: []string{"10.244.1.0/24"}, ReservedIPs: []string{"10.224.0.8/29"}, Conditions: cond}},
-		{ObjectMeta: metav1.ObjectMeta{Name: "peer"}, Status: v1alpha1.NodeNetworkConfigStatus{PodCIDRs: []string{"10.244.1.0/24"}}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "self", Annotations: map[string]string{"a": "b"}}, Spec: v1alpha1.NodeNetworkConfigSpec{PodCIDRs: []string{"10.244.1.0/24"}, ReservedIPs: []string{"10.224.0.8/29"}}, Status: v1alpha1.NodeNetworkConfigStatus{Conditions: cond}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "peer"}, Spec: v1alpha1.NodeNetworkConfigSpec{PodCIDRs: []string{"10.244.1.0/24"}}},
 	}
 	if diff := cmp.Diff(want, []*v1alpha1.NodeNetworkConfig{self.(*v1alpha1.NodeNetworkConfig), peer.(*v1alpha1.NodeNetworkConfig)}); diff != "" {
 		t.Errorf("trimmed objects (-want +got):\n%s", diff)

@@ -47,7 +47,7 @@ func TrimForCache(nodeName string) func(any) (any, error) {
 		if nnc.Name != nodeName {
 			nnc.Annotations = nil
 			nnc.Status.Conditions = nil
-			nnc.Status.ReservedIPs = nil // the VNet, not a route, reaches a peer's pods (R40)
+			nnc.Spec.ReservedIPs = nil // the VNet, not a route, reaches a peer's pods (R40)
 		}
 		return nnc, nil
 	}

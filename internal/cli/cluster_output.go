@@ -130,7 +130,7 @@ func WriteNodes(w io.Writer, snap *Snapshot) {
 			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t%s\t-\n", s.node.Name, why)
 			continue
 		}
-		st := s.nnc.Status
+		st := s.nnc.Spec
 		blocks := strings.Join(st.PodCIDRs, ",")
 		if len(st.ReservedIPs) > 0 {
 			blocks = fmt.Sprintf("%d reserved in %s", reservedCount(st.ReservedIPs), st.NodeSubnet)
@@ -150,6 +150,8 @@ func WriteNodes(w io.Writer, snap *Snapshot) {
 func conditionCell(nnc *v1.NodeNetworkConfig, t string) string {
 	c := meta.FindStatusCondition(nnc.Status.Conditions, t)
 	switch {
+	case c == nil && t == v1.NodeAllocated && nnc.HoldsAllocation():
+		return "True" // allocated at once: the spec says it, no condition was needed (B8)
 	case c == nil:
 		return "-"
 	case t == v1.NodeProgrammed && c.Status == metav1.ConditionTrue && c.ObservedGeneration < nnc.Generation:

@@ -110,10 +110,10 @@ func Explain(snap *Snapshot, name string) (Explanation, error) {
 	nnc := st.nnc
 	alloc := meta.FindStatusCondition(nnc.Status.Conditions, v1.NodeAllocated)
 	switch {
-	case alloc == nil:
-		say("The manager has not reported Allocated yet: it is working on the node or is not running.")
+	case alloc == nil && !nnc.HoldsAllocation():
+		say("The NodeNetworkConfig holds no allocation yet: the manager is working on the node or is not running.")
 		return e, nil
-	case alloc.Status != metav1.ConditionTrue:
+	case alloc != nil && alloc.Status != metav1.ConditionTrue:
 		say("Not Allocated (%s): %s.", alloc.Reason, strings.TrimSuffix(oneLine(alloc.Message), "."))
 		explainReason(say, alloc.Reason)
 		return e, nil
@@ -153,7 +153,7 @@ func explainReason(say func(string, ...any), reason string) {
 
 // allocationSummary describes the node's allocation in one phrase.
 func allocationSummary(nnc *v1.NodeNetworkConfig) string {
-	st := nnc.Status
+	st := nnc.Spec
 	var parts []string
 	if len(st.PodCIDRs) > 0 {
 		parts = append(parts, "blocks "+strings.Join(st.PodCIDRs, ", "))

@@ -128,15 +128,19 @@ func fixture(ctx context.Context, t *testing.T, c client.Client) {
 			ObjectMeta: metav1.ObjectMeta{Name: r.name},
 			Spec:       v1.NodeNetworkConfigSpec{NodeUID: string(node.UID), Mode: v1.ModeOverlay},
 		}
+		nnc.Spec.Mode, nnc.Spec.NodeIPs, nnc.Spec.MaxPods = v1.ModeOverlay, []string{r.ip}, 250
+		if r.block != "" {
+			nnc.Spec.PodCIDRs = []string{r.block}
+		}
+		if r.bumpGeneration {
+			nnc.Spec.MaxPods = 110 // changed to 250 below: the agent has not caught up
+		}
 		must(c.Create(ctx, nnc))
 		if r.bumpGeneration {
-			nnc.Spec.Mode = v1.ModeKubenet // any spec change: the agent has not caught up
+			nnc.Spec.MaxPods = 250
 			must(c.Update(ctx, nnc))
 		}
-		nnc.Status = v1.NodeNetworkConfigStatus{Mode: v1.ModeOverlay, NodeIPs: []string{r.ip}, MaxPods: 250, ClusterPodCIDRs: []string{"10.244.0.0/22"}, Conditions: r.conds}
-		if r.block != "" {
-			nnc.Status.PodCIDRs = []string{r.block}
-		}
+		nnc.Status = v1.NodeNetworkConfigStatus{Conditions: r.conds}
 		must(c.Status().Update(ctx, nnc))
 	}
 }

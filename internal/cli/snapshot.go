@@ -55,7 +55,7 @@ type nodeState struct {
 
 // allocated is true when the manager gave the node its blocks or addresses.
 func (s nodeState) allocated() bool {
-	return s.nnc != nil && meta.IsStatusConditionTrue(s.nnc.Status.Conditions, v1.NodeAllocated)
+	return s.nnc != nil && s.nnc.IsAllocated()
 }
 
 // programmed is true when the agent programmed the NNC's current generation.
@@ -80,7 +80,7 @@ func (s nodeState) waiting() bool {
 // migrated is true when the node runs in mode: allocated and programmed for it. The
 // manager's migration tracking counts the same.
 func (s nodeState) migrated(mode v1.NetworkMode) bool {
-	return s.nnc != nil && s.nnc.Spec.Mode == mode && s.nnc.Status.Mode == mode && s.allocated() && s.programmed()
+	return s.nnc != nil && s.nnc.Spec.Mode == mode && s.allocated() && s.programmed()
 }
 
 // states pairs every Node with its NNC.

@@ -110,8 +110,8 @@ func migratingSnapshot() *Snapshot {
 		}
 		snap.NNCs[name] = &v1.NodeNetworkConfig{
 			ObjectMeta: metav1.ObjectMeta{Name: name, Generation: 2, CreationTimestamp: metav1.NewTime(now.Add(-age))},
-			Spec:       v1.NodeNetworkConfigSpec{NodeUID: string(uid), Mode: v1.ModeOverlay},
-			Status: v1.NodeNetworkConfigStatus{Mode: mode, PodCIDRs: []string{fmt.Sprintf("10.244.%d.0/24", i), fmt.Sprintf("fd00:0:0:%d::/72", i)}, Conditions: []metav1.Condition{
+			Spec:       v1.NodeNetworkConfigSpec{NodeUID: string(uid), Mode: mode, PodCIDRs: []string{fmt.Sprintf("10.244.%d.0/24", i), fmt.Sprintf("fd00:0:0:%d::/72", i)}},
+			Status: v1.NodeNetworkConfigStatus{Conditions: []metav1.Condition{
 				cond(v1.NodeAllocated, "True", v1.ReasonAllocated, "", 2),
 				cond(v1.NodeProgrammed, "True", v1.ReasonProgrammed, "", int64(map[bool]int{true: 2, false: 1}[i < 2])),
 			}},

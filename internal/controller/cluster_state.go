@@ -7,7 +7,6 @@ import (
 	"sync"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/overlaynet/overlaynet/api/v1alpha1"
@@ -113,7 +112,7 @@ func (s *ClusterState) load(ctx context.Context) error {
 // nodeConfigOf is what the allocation state keeps of an NNC.
 func nodeConfigOf(nnc *v1.NodeNetworkConfig) allocation.NodeConfig {
 	return allocation.NodeConfig{Name: nnc.Name, Mode: nnc.Spec.Mode,
-		Allocated: meta.IsStatusConditionTrue(nnc.Status.Conditions, v1.NodeAllocated), Programmed: nodeProgrammed(nnc)}
+		Allocated: nnc.IsAllocated(), Programmed: nodeProgrammed(nnc)}
 }
 
 // resolve checks a spec against the rulebook and against what is allocated. The mode the

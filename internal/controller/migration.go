@@ -67,7 +67,7 @@ func (r *ClusterReconciler) reconcileMigration(ovc *v1.OverlayCluster, cfg *netc
 // nodeProgrammed reports whether an NNC is allocated in its spec's mode and its agent
 // programmed that generation.
 func nodeProgrammed(nnc *v1.NodeNetworkConfig) bool {
-	if nnc.Spec.Mode == "" || nnc.Status.Mode != nnc.Spec.Mode || !meta.IsStatusConditionTrue(nnc.Status.Conditions, v1.NodeAllocated) {
+	if nnc.Spec.Mode == "" || !nnc.IsAllocated() {
 		return false
 	}
 	p := meta.FindStatusCondition(nnc.Status.Conditions, v1.NodeProgrammed)
@@ -85,8 +85,8 @@ func (r *ClusterReconciler) routeTable(ctx context.Context) ([]v1.Route, error) 
 	var out []v1.Route
 	for i := range nncs.Items {
 		nnc := &nncs.Items[i]
-		st := &nnc.Status
-		if !nnc.DeletionTimestamp.IsZero() || !meta.IsStatusConditionTrue(st.Conditions, v1.NodeAllocated) || len(st.PodCIDRs) == 0 || len(st.NodeIPs) == 0 {
+		st := &nnc.Spec
+		if !nnc.DeletionTimestamp.IsZero() || !nnc.IsAllocated() || len(st.PodCIDRs) == 0 || len(st.NodeIPs) == 0 {
 			continue
 		}
 		block, err1 := netip.ParsePrefix(st.PodCIDRs[0])

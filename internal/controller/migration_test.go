@@ -74,14 +74,14 @@ var _ = Describe("Kubenet", func() {
 			allocated := map[string]string{}
 			waiting := 0
 			for name, nnc := range a.nncs {
-				c := meta.FindStatusCondition(nnc.Status.Conditions, v1.NodeAllocated)
-				g.Expect(c).NotTo(BeNil())
-				if c.Status == metav1.ConditionTrue {
-					g.Expect(nnc.Status.MaxPods).To(Equal(int32(110)), "R32 default")
-					allocated[name] = nnc.Status.PodCIDRs[0]
+				if nnc.IsAllocated() {
+					g.Expect(nnc.Spec.MaxPods).To(Equal(int32(110)), "R32 default")
+					allocated[name] = nnc.Spec.PodCIDRs[0]
 					continue
 				}
 				waiting++
+				c := meta.FindStatusCondition(nnc.Status.Conditions, v1.NodeAllocated)
+				g.Expect(c).NotTo(BeNil())
 				g.Expect(c.Reason).To(Equal(v1.ReasonRouteLimit))
 				g.Expect(c.Message).To(ContainSubstring("limit of 400 routes"))
 				g.Expect(c.Message).To(ContainSubstring("R31"))
@@ -96,7 +96,7 @@ var _ = Describe("Kubenet", func() {
 			g.Expect(ovc.Status.RouteTable.Entries).To(HaveLen(400))
 			for _, rt := range ovc.Status.RouteTable.Entries {
 				g.Expect(allocated[rt.Node]).To(Equal(rt.Destination), "route of %s", rt.Node)
-				g.Expect(rt.NextHop).To(Equal(a.nncs[rt.Node].Status.NodeIPs[0]))
+				g.Expect(rt.NextHop).To(Equal(a.nncs[rt.Node].Spec.NodeIPs[0]))
 			}
 		}).Should(Succeed())
 	})
@@ -112,7 +112,7 @@ var _ = Describe("Kubenet", func() {
 		Eventually(func(g Gomega) {
 			a := expectSettled(g, 2, 3)
 			for _, nnc := range a.nncs {
-				g.Expect(netip.MustParsePrefix(nnc.Status.PodCIDRs[1]).Bits()).To(Equal(64 + 16))
+				g.Expect(netip.MustParsePrefix(nnc.Spec.PodCIDRs[1]).Bits()).To(Equal(64 + 16))
 			}
 		}).Should(Succeed())
 	})
@@ -164,9 +164,9 @@ var _ = Describe("Migration", func() {
 			g.Expect(ovc.Status.RouteTable).To(BeNil(), "R51: the route table is retired")
 			a := expectSettled(g, 1, 50)
 			for name, nnc := range a.nncs {
-				g.Expect(nnc.Status.PodCIDRs).To(Equal(before.nncs[name].Status.PodCIDRs), "R51: block of %s moved", name)
+				g.Expect(nnc.Spec.PodCIDRs).To(Equal(before.nncs[name].Spec.PodCIDRs), "R51: block of %s moved", name)
 				g.Expect(nnc.Spec.Mode).To(Equal(v1.ModeOverlay))
-				g.Expect(nnc.Status.MaxPods).To(Equal(int32(250)))
+				g.Expect(nnc.Spec.MaxPods).To(Equal(int32(250)))
 			}
 		}).Should(Succeed())
 
@@ -256,19 +256,19 @@ var _ = Describe("NodeSubnet", func() {
 			allocated, waiting := 0, 0
 			for name, nnc := range a.nncs {
 				c := meta.FindStatusCondition(nnc.Status.Conditions, v1.NodeAllocated)
-				g.Expect(c).NotTo(BeNil())
-				if c.Status != metav1.ConditionTrue {
+				if !nnc.IsAllocated() {
+					g.Expect(c).NotTo(BeNil())
 					waiting++
 					g.Expect(c.Reason).To(Equal(v1.ReasonSubnetExhausted))
 					g.Expect(c.Message).To(ContainSubstring("R41"))
 					continue
 				}
 				allocated++
-				g.Expect(nnc.Status.MaxPods).To(Equal(int32(30)), "R41 default")
-				g.Expect(nnc.Status.PodCIDRs).To(BeEmpty())
-				addrs := reservedAddrs(g, nnc.Status.ReservedIPs)
+				g.Expect(nnc.Spec.MaxPods).To(Equal(int32(30)), "R41 default")
+				g.Expect(nnc.Spec.PodCIDRs).To(BeEmpty())
+				addrs := reservedAddrs(g, nnc.Spec.ReservedIPs)
 				g.Expect(addrs).To(HaveLen(30))
-				g.Expect(nnc.Status.NodeSubnet).To(Equal(subnet.String()), "the agent needs the subnet's prefix length")
+				g.Expect(nnc.Spec.NodeSubnet).To(Equal(subnet.String()), "the agent needs the subnet's prefix length")
 				for _, ad := range addrs {
 					g.Expect(subnet.Contains(ad)).To(BeTrue())
 					g.Expect(ad.As4()[3]).To(BeNumerically(">=", 4), "R40: %s is the cloud's", ad)
@@ -277,10 +277,10 @@ var _ = Describe("NodeSubnet", func() {
 					g.Expect(owner).NotTo(HaveKey(ad), "B4: %s reserved twice", ad)
 					owner[ad] = name
 				}
-				g.Expect(nnc.Status.NonMasqueradeCIDRs).To(ContainElement("10.1.0.0/16"), "R42: traffic inside the VNet keeps the pod IP")
 			}
 			g.Expect(allocated).To(Equal(8))
 			g.Expect(waiting).To(Equal(1))
+			g.Expect(getCluster(g).Status.NonMasqueradeCIDRs).To(ContainElement("10.1.0.0/16"), "R42: traffic inside the VNet keeps the pod IP")
 		}).Should(Succeed())
 
 		By("migrating to Overlay: every node ends with a block and no reservation")
@@ -291,9 +291,9 @@ var _ = Describe("NodeSubnet", func() {
 		Eventually(func(g Gomega) {
 			a := expectSettled(g, 1, 9)
 			for _, nnc := range a.nncs {
-				g.Expect(nnc.Status.ReservedIPs).To(BeEmpty())
-				g.Expect(nnc.Status.NodeSubnet).To(BeEmpty())
-				g.Expect(nnc.Status.Mode).To(Equal(v1.ModeOverlay))
+				g.Expect(nnc.Spec.ReservedIPs).To(BeEmpty())
+				g.Expect(nnc.Spec.NodeSubnet).To(BeEmpty())
+				g.Expect(nnc.Spec.Mode).To(Equal(v1.ModeOverlay))
 			}
 			for _, c := range a.claims {
 				g.Expect(netip.MustParsePrefix(c.Spec.Block).Bits()).To(Equal(24), "reservation %s not released", c.Spec.Block)
@@ -318,8 +318,8 @@ var _ = Describe("NodeSubnet", func() {
 				g.Expect(c).NotTo(BeNil())
 				g.Expect(c.Status).To(Equal(metav1.ConditionTrue), c.Message)
 				g.Expect(c.Message).To(HaveSuffix("NodeSubnet pods get IPv4 addresses only, migrate to Overlay for dual-stack pods"))
-				g.Expect(nnc.Status.NodeIPs).To(HaveLen(2), "both node addresses are published")
-				for _, a := range reservedAddrs(g, nnc.Status.ReservedIPs) {
+				g.Expect(nnc.Spec.NodeIPs).To(HaveLen(2), "both node addresses are published")
+				for _, a := range reservedAddrs(g, nnc.Spec.ReservedIPs) {
 					g.Expect(a.Is4()).To(BeTrue(), "an IPv6 address %s was reserved", a)
 				}
 			}
@@ -358,7 +358,7 @@ var _ = Describe("A migration interrupted by a manager restart", func() {
 			g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
 			a := expectSettled(g, 1, 30)
 			for name, nnc := range a.nncs {
-				g.Expect(nnc.Status.PodCIDRs).To(Equal(before.nncs[name].Status.PodCIDRs), "R51: block of %s moved", name)
+				g.Expect(nnc.Spec.PodCIDRs).To(Equal(before.nncs[name].Spec.PodCIDRs), "R51: block of %s moved", name)
 			}
 		}).Should(Succeed())
 	})

@@ -42,37 +42,43 @@ const LabelNodeUID = "network.overlaynet.io/node-uid"
 // of two concurrent claims for one block exactly one Create succeeds, whoever sent it —
 // the same design Kubernetes uses for Service IPs (IPAddress objects).
 //
-// The per-node write order is: NodeNetworkConfig (bound to the Node's UID), then the claim,
-// then the NNC status naming the block. A crash between any two writes leaves a state the
-// next reconcile resolves without loss or duplicate:
-//   - a claim without status: the claim carries the Node's name and UID, so it is adopted;
-//   - a status without claim cannot be written, since status follows the claim; a status
-//     naming a block the Node holds no claim for (written by someone else) is never
-//     adopted: it is overwritten from the claims;
+// The per-node write order is: the claims, then the NodeNetworkConfig whose spec names the
+// blocks (bound to the Node's UID; created with them, or updated with a compare-and-swap on
+// its resourceVersion). A crash between any two writes leaves a state the next reconcile
+// resolves without loss or duplicate:
+//   - a claim without a NodeNetworkConfig naming it: the claim carries the Node's name and
+//     UID, so it is adopted;
+//   - a NodeNetworkConfig naming a block without its claim cannot be written by us, since
+//     the spec follows the claim; one naming a block the Node holds no claim for (written by
+//     someone else) is never adopted: it is overwritten from the claims;
 //   - claims whose holder matches no live Node (another UID, an empty one, or no Node of
 //     that name): released by the reconcile of that name, and by the garbage collector
 //     through the claim's ownerReference.
 //
-// Two managers may claim different blocks for one node at once. The NNC status update is a
+// Two managers may claim different blocks for one node at once. Only one of their creates
+// of the NodeNetworkConfig succeeds (names are unique), and a later change of its spec is a
 // compare-and-swap on its resourceVersion, so only one of the two choices is ever
-// published; the loser gets a Conflict, re-reads, adopts the published block and deletes
-// its own extra claim. A claim is deleted only after the status that names another block
-// is written, so a published block always has its claim.
-
-// Writes per node, and why still three. A node costs the NodeNetworkConfig create, the
-// claim create and the NNC status update. The status cannot ride on the create (the API
-// server drops status on create when the status subresource is on), and the claim must be
-// its own object named after the block (uniqueness by name, B4). Two ways down to two
-// writes were weighed: (a) put the allocation in the NNC's spec, written by the create
-// that follows the claim, with the loser of a race adopting the NNC it finds and releasing
-// its spare claim; (b) claims for runs of blocks, extended with a compare-and-swap so that
-// a burst of nodes shares claim writes. (a) changes what agents read and what the
-// admission policy guards, so it waits for the agent's move to the OverlayCluster status
-// for the cluster-wide facts; (b) makes every release a read-modify-write of a shared
-// object and the crash analysis above harder. Neither is done yet; the cluster-wide facts
-// (clusterPodCIDRs, nonMasqueradeCIDRs) are still copied into every NNC because today's
-// agent reads them there, and they change only with the spec, so they cost no write per
-// node event.
+// published; the loser gets AlreadyExists or Conflict, re-reads, adopts the published block
+// and deletes its own extra claim. A claim is deleted only after the spec that names
+// another block is written, so a published block always has its claim.
+//
+// Writes per node: two (B8). The claim must be its own object named after the block
+// (uniqueness by name, B4), and the NodeNetworkConfig's create carries the allocation in
+// its spec, so a node allocated at once costs those two writes and no status write: its
+// Allocated condition is written only when it has something to say (the node waits, a
+// wait ended, or a note such as NodeSubnet's IPv4-only pods). Two ways down from three
+// writes were weighed: (a) this one, the allocation in the spec written by the create that
+// follows the claim, with the loser of a race adopting the object it finds and releasing
+// its spare claim; (b) claims for runs of blocks updated with a compare-and-swap, so that a
+// burst of nodes shares claim writes. (b) still costs the NodeNetworkConfig's create and
+// status write, so it stays above two writes per node however long the runs; it makes every
+// release a read-modify-write of a shared object that every manager contends on, and the
+// crash analysis above harder. (a) also matches Kubernetes' own split: what a controller
+// decides for a node is spec (a Node's spec.podCIDRs), what the node reports is status (the
+// agent's Programmed condition, whose observedGeneration now follows every change of the
+// allocation). The cluster-wide facts every node shares (pod CIDRs, no-SNAT ranges, the
+// node network) are in the OverlayCluster status, written once for everyone, and no longer
+// copied into every NodeNetworkConfig.
 
 // NodeReconciler gives every Node a NodeNetworkConfig holding its blocks (R10, R11) and
 // releases what a Node held once that Node is gone (B4).
@@ -111,14 +117,19 @@ type nodeScope struct {
 	cfg  *netconf.Config
 	prob *problem
 	// nnc is the Node's NodeNetworkConfig as last written (the cache, or our own write
-	// when the cache lags); desired is the status being built.
+	// when the cache lags), nil before it is created; desired is the spec being built and
+	// conds the status conditions (the Allocated condition is set as the steps decide).
 	nnc     *v1.NodeNetworkConfig
-	desired *v1.NodeNetworkConfigStatus
+	desired *v1.NodeNetworkConfigSpec
+	conds   []metav1.Condition
 	// ips are the Node's usable addresses per family; ipProblem says why one is missing.
 	ips       map[v1.IPFamily]netip.Addr
 	ipProblem string
 	// wait is set when the node cannot be allocated now and waits for space.
 	wait *exhaustedError
+	// note is a remark the Allocated condition must carry although the node is allocated
+	// (an Allocated=True condition is written only with one, or when a wait ends).
+	note string
 	// done stops the remaining steps.
 	done bool
 }
@@ -131,13 +142,12 @@ func (r *NodeReconciler) steps() []nodeStep {
 	return []nodeStep{
 		r.releaseEarlierIncarnations, // what an earlier Node of the same name held (B4)
 		r.resolveConfig,              // the OverlayCluster's effective configuration
-		r.ensureNNC,                  // the NodeNetworkConfig bound to this Node's UID
+		r.loadNNC,                    // the NodeNetworkConfig bound to this Node's UID, if any
 		r.selectNodeIPs,              // usable, unique node addresses
 		r.allocate,                   // blocks or reservations, all or nothing
-		r.fillNodeFacts,              // mode, max pods, node IPs, cluster facts
-		r.writeStatus,                // one compare-and-swap status write, if it changed
+		r.fillNodeFacts,              // mode (a migration reaching the node, R51, R53), max pods, node IPs
+		r.writeNNC,                   // create, or one compare-and-swap spec write, if it changed
 		r.dropExtraClaims,            // spares left by a crash or a lost race
-		r.switchMode,                 // a migration reaching this node (R51, R53)
 	}
 }
 
@@ -239,9 +249,9 @@ func (r *NodeReconciler) resolveConfig(ctx context.Context, s *nodeScope) error 
 	return err
 }
 
-// ensureNNC finds the Node's NodeNetworkConfig, creating it bound to the Node's UID. It
-// stops the reconcile while an NNC of an earlier Node is still being removed.
-func (r *NodeReconciler) ensureNNC(ctx context.Context, s *nodeScope) error {
+// loadNNC finds the Node's NodeNetworkConfig (the create comes with the allocation, in
+// writeNNC). It stops the reconcile while an NNC of an earlier Node is still being removed.
+func (r *NodeReconciler) loadNNC(ctx context.Context, s *nodeScope) error {
 	node := s.node
 	nnc := &v1.NodeNetworkConfig{}
 	err := r.Get(ctx, client.ObjectKey{Name: node.Name}, nnc)
@@ -254,7 +264,7 @@ func (r *NodeReconciler) ensureNNC(ctx context.Context, s *nodeScope) error {
 			nnc, err = w, nil // created by us, not in the cache yet
 		case nnc.UID != w.UID || nnc.ResourceVersion == w.ResourceVersion:
 			r.written.forget(node.Name) // replaced, or the cache caught up
-		case !statusEqual(&nnc.Status, &w.Status):
+		case !specEqual(&nnc.Spec, &w.Spec) || !allocatedEqual(nnc.Status.Conditions, w.Status.Conditions):
 			// The cache still shows what our last write replaced: the watch event of our
 			// write has not been handled yet (the handler forgets the expectation when it
 			// is). If someone else wrote after us, the compare-and-swap below fails, or
@@ -262,35 +272,29 @@ func (r *NodeReconciler) ensureNNC(ctx context.Context, s *nodeScope) error {
 			nnc = w
 		}
 	}
-	if err == nil {
-		if nnc.Spec.NodeUID != string(node.UID) {
-			s.done = true // reconcileDelete removes it; its delete event brings us back
-			return nil
+	if err != nil {
+		mode := v1.NetworkMode("")
+		if s.cfg != nil {
+			mode = s.cfg.Mode
 		}
-		s.nnc, s.desired = nnc, nnc.Status.DeepCopy()
+		s.desired = &v1.NodeNetworkConfigSpec{NodeUID: string(node.UID), Mode: mode}
 		return nil
 	}
-	mode := v1.NetworkMode("")
-	if s.cfg != nil {
-		mode = s.cfg.Mode
+	if nnc.Spec.NodeUID != string(node.UID) {
+		s.done = true // reconcileDelete removes it; its delete event brings us back
+		return nil
 	}
-	nnc = &v1.NodeNetworkConfig{
-		ObjectMeta: metav1.ObjectMeta{
-			Name:   node.Name,
-			Labels: map[string]string{LabelNodeUID: string(node.UID)},
-			OwnerReferences: []metav1.OwnerReference{{
-				APIVersion: "v1", Kind: "Node", Name: node.Name, UID: node.UID,
-				Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(false),
-			}},
-		},
-		Spec: v1.NodeNetworkConfigSpec{NodeUID: string(node.UID), Mode: mode},
-	}
-	if err := r.Create(ctx, nnc); err != nil {
-		return fmt.Errorf("creating NodeNetworkConfig %s: %w", node.Name, err)
-	}
-	r.written.store(nnc)
-	s.nnc, s.desired = nnc, nnc.Status.DeepCopy()
+	s.nnc, s.desired = nnc, nnc.Spec.DeepCopy()
+	s.conds = slices.Clone(nnc.Status.Conditions)
 	return nil
+}
+
+// published returns the blocks the Node's NodeNetworkConfig names, if it has one.
+func (s *nodeScope) published() []string {
+	if s.nnc == nil {
+		return nil
+	}
+	return s.nnc.Spec.PodCIDRs
 }
 
 // selectNodeIPs picks the Node's usable address of every family its mode needs.
@@ -317,7 +321,7 @@ func (r *NodeReconciler) allocate(ctx context.Context, s *nodeScope) error {
 		// No configuration, or the newest spec breaks a rule: nothing new is allocated.
 		// Nodes that hold blocks keep them; the others wait for a valid spec.
 		r.keepClaimed(s)
-		if !meta.IsStatusConditionTrue(s.nnc.Status.Conditions, v1.NodeAllocated) || len(s.desired.PodCIDRs)+len(s.desired.ReservedIPs) == 0 {
+		if s.nnc == nil || !s.nnc.IsAllocated() || len(s.desired.PodCIDRs)+len(s.desired.ReservedIPs) == 0 {
 			err = r.waitFor(s, &exhaustedError{s.prob.reason, s.prob.message})
 		}
 	case s.ipProblem != "":
@@ -367,7 +371,7 @@ func (e *exhaustedError) Error() string { return e.message }
 func (r *NodeReconciler) waitFor(s *nodeScope, ex *exhaustedError) error {
 	allocationFailures.WithLabelValues(ex.reason).Inc()
 	r.Alloc.Wait(s.node.Name)
-	setAllocated(s.desired, metav1.ConditionFalse, ex.reason, ex.message)
+	setAllocated(&s.conds, metav1.ConditionFalse, ex.reason, ex.message)
 	s.wait = ex
 	return nil
 }
@@ -378,7 +382,7 @@ func (r *NodeReconciler) allocateBlocks(ctx context.Context, s *nodeScope) error
 	uid := string(node.UID)
 	held := r.Alloc.ClaimsOf(node.Name, uid)
 	published := map[v1.IPFamily]netip.Prefix{}
-	for _, str := range s.nnc.Status.PodCIDRs {
+	for _, str := range s.published() {
 		if p, err := netip.ParsePrefix(str); err == nil {
 			published[netconf.FamilyOf(p.Addr())] = p
 		}
@@ -419,7 +423,7 @@ func (r *NodeReconciler) allocateBlocks(ctx context.Context, s *nodeScope) error
 	for _, b := range fresh {
 		allocations.WithLabelValues(string(netconf.FamilyOf(b.Addr()))).Inc()
 	}
-	setAllocated(s.desired, metav1.ConditionTrue, v1.ReasonAllocated, fmt.Sprintf("holds %v", s.desired.PodCIDRs))
+	s.allocated(fmt.Sprintf("holds %v", s.desired.PodCIDRs))
 	return nil
 }
 
@@ -534,8 +538,8 @@ func newClaim(node *corev1.Node, f v1.IPFamily, block netip.Prefix) *v1.BlockCla
 // left by a crash, or by a second manager that lost the status race.
 func (r *NodeReconciler) dropExtraClaims(ctx context.Context, s *nodeScope) error {
 	st := s.desired
-	if !meta.IsStatusConditionTrue(st.Conditions, v1.NodeAllocated) {
-		return nil
+	if s.nnc == nil || !slices.Equal(s.nnc.Spec.PodCIDRs, st.PodCIDRs) || !isAllocated(st, s.conds) {
+		return nil // only once the allocation is published
 	}
 	for f, blocks := range r.Alloc.ClaimsOf(s.node.Name, string(s.node.UID)) {
 		for _, b := range blocks {
@@ -554,39 +558,22 @@ func (r *NodeReconciler) dropExtraClaims(ctx context.Context, s *nodeScope) erro
 	return nil
 }
 
-// switchMode moves an allocated node to the configuration's mode (a migration reaching it,
-// R51, R53). The spec change bumps the NNC's generation, which the agent's Programmed
-// condition then has to catch up with.
-func (r *NodeReconciler) switchMode(ctx context.Context, s *nodeScope) error {
-	cfg := s.cfg
-	if cfg == nil || s.prob != nil || s.nnc.Spec.Mode == cfg.Mode || !meta.IsStatusConditionTrue(s.desired.Conditions, v1.NodeAllocated) {
-		return nil
-	}
-	latest := s.nnc.DeepCopy()
-	if w := r.written.latest(s.nnc.Name); w != nil {
-		latest = w
-	}
-	base := latest.DeepCopy()
-	latest.Spec.Mode = cfg.Mode
-	if err := r.Patch(ctx, latest, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
-		r.written.forget(s.nnc.Name)
-		return fmt.Errorf("moving NodeNetworkConfig %s to %s mode: %w", s.nnc.Name, cfg.Mode, err)
-	}
-	r.written.store(latest)
-	ctrl.LoggerFrom(ctx).Info("Node moved to the new network mode", "mode", cfg.Mode)
-	return nil
-}
-
-// fillNodeFacts writes what the node agent needs besides the blocks.
-func (r *NodeReconciler) fillNodeFacts(_ context.Context, s *nodeScope) error {
+// fillNodeFacts writes what the node agent needs besides the blocks. The mode moves to the
+// configuration's once the node holds what that mode needs: a migration reaching the node
+// (R51, R53) changes its mode and its blocks in one write, which bumps the generation that
+// the agent's Programmed condition then has to catch up with.
+func (r *NodeReconciler) fillNodeFacts(ctx context.Context, s *nodeScope) error {
 	cfg, st := s.cfg, s.desired
 	if cfg == nil {
 		return nil
 	}
-	st.Mode = cfg.Mode
+	if st.Mode != cfg.Mode && s.prob == nil && isAllocated(st, s.conds) {
+		if s.nnc != nil {
+			ctrl.LoggerFrom(ctx).Info("Node moves to the new network mode", "from", st.Mode, "mode", cfg.Mode)
+		}
+		st.Mode = cfg.Mode
+	}
 	st.MaxPods = cfg.MaxPodsFor(s.node.Labels)
-	st.ClusterPodCIDRs = netconf.Strings(cfg.ClusterPodCIDRs())
-	st.NonMasqueradeCIDRs = netconf.Strings(cfg.NonMasqueradeCIDRs())
 	st.NodeIPs = nil
 	for _, f := range cfg.Families {
 		if ip, ok := s.ips[f]; ok {
@@ -596,94 +583,160 @@ func (r *NodeReconciler) fillNodeFacts(_ context.Context, s *nodeScope) error {
 	return nil
 }
 
-func setAllocated(st *v1.NodeNetworkConfigStatus, status metav1.ConditionStatus, reason, msg string) {
-	meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: v1.NodeAllocated, Status: status, Reason: reason, Message: msg})
+func setAllocated(conds *[]metav1.Condition, status metav1.ConditionStatus, reason, msg string) {
+	meta.SetStatusCondition(conds, metav1.Condition{Type: v1.NodeAllocated, Status: status, Reason: reason, Message: msg})
 }
 
-// writeStatus publishes desired when it differs from what is there. The update carries the
+// allocated records that the node holds what it needs. The Allocated condition is set to
+// True only where there is one already (a wait ends) or a note to carry: a node allocated
+// at once has its allocation in spec and needs no status write (B8).
+func (s *nodeScope) allocated(msg string) {
+	if s.note != "" {
+		msg += "; " + s.note
+	}
+	if s.note != "" || meta.FindStatusCondition(s.conds, v1.NodeAllocated) != nil {
+		setAllocated(&s.conds, metav1.ConditionTrue, v1.ReasonAllocated, msg)
+	}
+}
+
+// isAllocated is NodeNetworkConfig.IsAllocated for a spec and conditions being built.
+func isAllocated(spec *v1.NodeNetworkConfigSpec, conds []metav1.Condition) bool {
+	nnc := v1.NodeNetworkConfig{Spec: *spec, Status: v1.NodeNetworkConfigStatus{Conditions: conds}}
+	return nnc.IsAllocated()
+}
+
+// writeNNC publishes desired when it differs from what is there: the create of the
+// NodeNetworkConfig carries it, and a later change is an update carrying the
 // resourceVersion read, so it is a compare-and-swap: of two managers deciding at once, one
-// wins and the other re-reads (B4). A status that someone else moved away from what the
-// controller wants is repaired here, and the repair is reported with an event.
-func (r *NodeReconciler) writeStatus(ctx context.Context, s *nodeScope) error {
-	nnc, desired := s.nnc, s.desired
-	want := fingerprint(desired)
-	if statusEqual(&nnc.Status, desired) {
-		r.agreed.Store(nnc.Name, want)
-		return nil
-	}
-	tampered := r.tampering(nnc, desired, want)
-	next := nnc.DeepCopy()
-	next.Status = *desired
-	if err := r.Status().Update(ctx, next); err != nil {
-		r.written.forget(nnc.Name) // re-read from the cache on the retry
-		return fmt.Errorf("writing NodeNetworkConfig %s status: %w", nnc.Name, err)
-	}
-	r.written.store(next)
-	r.agreed.Store(nnc.Name, want)
-	if tampered != "" {
-		statusRepairs.Inc()
-		ctrl.LoggerFrom(ctx).Info("Repaired a NodeNetworkConfig status written by someone else", "fields", tampered)
-		if r.Recorder != nil {
-			r.Recorder.Eventf(next, nil, corev1.EventTypeWarning, v1.ReasonStatusRepaired, "Repair",
-				"status fields %s did not match the node's block claims and the OverlayCluster; rewrote them", tampered)
+// wins and the other re-reads (B4). The Allocated condition is written, with a second
+// compare-and-swap, only when it changed. An allocation that someone else moved away from
+// what the controller wants is repaired here, and the repair is reported with an event.
+func (r *NodeReconciler) writeNNC(ctx context.Context, s *nodeScope) error {
+	want := fingerprint(s.desired, s.conds)
+	if s.nnc == nil {
+		if err := r.createNNC(ctx, s); err != nil {
+			return err
 		}
+	} else if !specEqual(&s.nnc.Spec, s.desired) {
+		tampered := r.tampering(s, want)
+		next := s.nnc.DeepCopy()
+		next.Spec = *s.desired
+		if err := r.Update(ctx, next); err != nil {
+			r.written.forget(next.Name) // re-read from the cache on the retry
+			return fmt.Errorf("writing NodeNetworkConfig %s: %w", next.Name, err)
+		}
+		r.written.store(next)
+		s.nnc = next
+		r.reportRepair(ctx, next, tampered)
 	}
+	if !allocatedEqual(s.nnc.Status.Conditions, s.conds) {
+		tampered := r.tampering(s, want)
+		next := s.nnc.DeepCopy()
+		next.Status.Conditions = s.conds
+		if err := r.Status().Update(ctx, next); err != nil {
+			r.written.forget(next.Name)
+			return fmt.Errorf("writing NodeNetworkConfig %s status: %w", next.Name, err)
+		}
+		r.written.store(next)
+		s.nnc = next
+		r.reportRepair(ctx, next, tampered)
+	}
+	r.agreed.Store(s.nnc.Name, want)
 	return nil
 }
 
-// tampering names the fields of a status that someone else changed: fields that moved
-// away from what the controller last agreed with while what it wants stayed the same, and
-// blocks published without this Node's claim.
-func (r *NodeReconciler) tampering(nnc *v1.NodeNetworkConfig, desired *v1.NodeNetworkConfigStatus, want string) string {
-	prev, known := r.agreed.Load(nnc.Name)
+// createNNC creates the Node's NodeNetworkConfig, bound to its UID, with the allocation.
+func (r *NodeReconciler) createNNC(ctx context.Context, s *nodeScope) error {
+	node := s.node
+	nnc := &v1.NodeNetworkConfig{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:   node.Name,
+			Labels: map[string]string{LabelNodeUID: string(node.UID)},
+			OwnerReferences: []metav1.OwnerReference{{
+				APIVersion: "v1", Kind: "Node", Name: node.Name, UID: node.UID,
+				Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(false),
+			}},
+		},
+		Spec: *s.desired,
+	}
+	if err := r.Create(ctx, nnc); err != nil {
+		// AlreadyExists: another manager published first (or our cache lags behind
+		// an earlier create); the retry reads it, adopts its blocks and releases ours.
+		return fmt.Errorf("creating NodeNetworkConfig %s: %w", node.Name, err)
+	}
+	r.written.store(nnc)
+	s.nnc = nnc
+	return nil
+}
+
+// reportRepair reports a repair of fields someone else changed.
+func (r *NodeReconciler) reportRepair(ctx context.Context, nnc *v1.NodeNetworkConfig, tampered string) {
+	if tampered == "" {
+		return
+	}
+	statusRepairs.Inc()
+	ctrl.LoggerFrom(ctx).Info("Repaired a NodeNetworkConfig written by someone else", "fields", tampered)
+	if r.Recorder != nil {
+		r.Recorder.Eventf(nnc, nil, corev1.EventTypeWarning, v1.ReasonStatusRepaired, "Repair",
+			"fields %s did not match the node's block claims and the OverlayCluster; rewrote them", tampered)
+	}
+}
+
+// tampering names the fields of a NodeNetworkConfig that someone else changed: fields that
+// moved away from what the controller last agreed with while what it wants stayed the
+// same, and blocks published without this Node's claim.
+func (r *NodeReconciler) tampering(s *nodeScope, want string) string {
+	prev, known := r.agreed.Load(s.nnc.Name)
 	unclaimed := false
-	for _, b := range nnc.Status.PodCIDRs {
-		if !slices.Contains(desired.PodCIDRs, b) {
+	for _, b := range s.nnc.Spec.PodCIDRs {
+		if !slices.Contains(s.desired.PodCIDRs, b) {
 			unclaimed = true
 		}
 	}
 	if (!known || prev.(string) != want) && !unclaimed {
 		return ""
 	}
-	return strings.Join(diffFields(&nnc.Status, desired), ", ")
+	return strings.Join(diffFields(&s.nnc.Spec, s.nnc.Status.Conditions, s.desired, s.conds), ", ")
 }
 
-// diffFields names the status fields the controller owns that differ.
-func diffFields(a, b *v1.NodeNetworkConfigStatus) []string {
+// diffFields names the fields the controller owns that differ.
+func diffFields(a *v1.NodeNetworkConfigSpec, ac []metav1.Condition, b *v1.NodeNetworkConfigSpec, bc []metav1.Condition) []string {
 	var out []string
 	add := func(name string, differ bool) {
 		if differ {
 			out = append(out, name)
 		}
 	}
-	add("mode", a.Mode != b.Mode)
-	add("podCIDRs", !slices.Equal(a.PodCIDRs, b.PodCIDRs))
-	add("reservedIPs", !slices.Equal(a.ReservedIPs, b.ReservedIPs))
-	add("nodeSubnet", a.NodeSubnet != b.NodeSubnet)
-	add("nodeIPs", !slices.Equal(a.NodeIPs, b.NodeIPs))
-	add("maxPods", a.MaxPods != b.MaxPods)
-	add("clusterPodCIDRs", !slices.Equal(a.ClusterPodCIDRs, b.ClusterPodCIDRs))
-	add("nonMasqueradeCIDRs", !slices.Equal(a.NonMasqueradeCIDRs, b.NonMasqueradeCIDRs))
-	ca, cb := meta.FindStatusCondition(a.Conditions, v1.NodeAllocated), meta.FindStatusCondition(b.Conditions, v1.NodeAllocated)
-	add("conditions[Allocated]", (ca == nil) != (cb == nil) || (ca != nil && (ca.Status != cb.Status || ca.Reason != cb.Reason || ca.Message != cb.Message)))
+	add("spec.mode", a.Mode != b.Mode)
+	add("spec.podCIDRs", !slices.Equal(a.PodCIDRs, b.PodCIDRs))
+	add("spec.reservedIPs", !slices.Equal(a.ReservedIPs, b.ReservedIPs))
+	add("spec.nodeSubnet", a.NodeSubnet != b.NodeSubnet)
+	add("spec.nodeIPs", !slices.Equal(a.NodeIPs, b.NodeIPs))
+	add("spec.maxPods", a.MaxPods != b.MaxPods)
+	add("status.conditions[Allocated]", !allocatedEqual(ac, bc))
 	return out
 }
 
+// specEqual compares two specs.
+func specEqual(a, b *v1.NodeNetworkConfigSpec) bool {
+	return a.NodeUID == b.NodeUID && len(diffFields(a, nil, b, nil)) == 0
+}
+
+// allocatedEqual compares the Allocated conditions of two condition lists, ignoring
+// timestamps.
+func allocatedEqual(a, b []metav1.Condition) bool {
+	ca, cb := meta.FindStatusCondition(a, v1.NodeAllocated), meta.FindStatusCondition(b, v1.NodeAllocated)
+	return (ca == nil) == (cb == nil) && (ca == nil || (ca.Status == cb.Status && ca.Reason == cb.Reason && ca.Message == cb.Message))
+}
+
 // fingerprint renders the fields the controller owns, for comparisons over time.
-func fingerprint(st *v1.NodeNetworkConfigStatus) string {
-	c := meta.FindStatusCondition(st.Conditions, v1.NodeAllocated)
+func fingerprint(st *v1.NodeNetworkConfigSpec, conds []metav1.Condition) string {
+	c := meta.FindStatusCondition(conds, v1.NodeAllocated)
 	cond := ""
 	if c != nil {
 		cond = string(c.Status) + "/" + c.Reason + "/" + c.Message
 	}
-	return fmt.Sprintf("%s|%v|%v|%s|%v|%d|%v|%v|%s", st.Mode, st.PodCIDRs, st.ReservedIPs, st.NodeSubnet, st.NodeIPs,
-		st.MaxPods, st.ClusterPodCIDRs, st.NonMasqueradeCIDRs, cond)
-}
-
-// statusEqual compares two statuses, ignoring condition timestamps and the agent's
-// condition.
-func statusEqual(a, b *v1.NodeNetworkConfigStatus) bool {
-	return len(diffFields(a, b)) == 0
+	return fmt.Sprintf("%s|%v|%v|%s|%v|%d|%s", st.Mode, st.PodCIDRs, st.ReservedIPs, st.NodeSubnet, st.NodeIPs, st.MaxPods, cond)
 }
 
 // nodeKey is a convenience for mapping functions.

@@ -30,20 +30,20 @@ var _ = Describe("Allocation", func() {
 		var first allocation
 		Eventually(func(g Gomega) { first = expectSettled(g, 1, 100) }).Should(Succeed())
 		for _, nnc := range first.nncs {
-			p := netip.MustParsePrefix(nnc.Status.PodCIDRs[0])
+			p := netip.MustParsePrefix(nnc.Spec.PodCIDRs[0])
 			Expect(p.Bits()).To(Equal(24))
 			Expect(netip.MustParsePrefix("10.244.0.0/16").Contains(p.Addr())).To(BeTrue())
-			Expect(nnc.Status.MaxPods).To(Equal(int32(250)), "R12 default")
-			Expect(nnc.Status.NodeIPs).To(HaveLen(1))
-			Expect(nnc.Status.ClusterPodCIDRs).To(Equal([]string{"10.244.0.0/16"}))
-			Expect(nnc.Status.NonMasqueradeCIDRs).To(Equal([]string{"10.244.0.0/16"}), "R15")
+			Expect(nnc.Spec.MaxPods).To(Equal(int32(250)), "R12 default")
+			Expect(nnc.Spec.NodeIPs).To(HaveLen(1))
+			Expect(nnc.Spec.Mode).To(Equal(v1.ModeOverlay))
+			Expect(nnc.Status.Conditions).To(BeEmpty(), "B8: a node allocated at once costs no status write")
 			Expect(nnc.OwnerReferences).To(ContainElement(HaveField("UID", first.nodes[nnc.Name].UID)))
 		}
 
 		By("deleting half of the Nodes")
 		freed := map[string]bool{}
 		for i := 0; i < 50; i++ {
-			freed[first.nncs[nodeName(i)].Status.PodCIDRs[0]] = true
+			freed[first.nncs[nodeName(i)].Spec.PodCIDRs[0]] = true
 		}
 		deleteNodes(0, 50)
 		Eventually(func(g Gomega) { expectSettled(g, 1, 50) }).Should(Succeed())
@@ -53,7 +53,7 @@ var _ = Describe("Allocation", func() {
 		Eventually(func(g Gomega) {
 			a := expectSettled(g, 1, 100)
 			for i := 100; i < 150; i++ {
-				g.Expect(freed).To(HaveKey(a.nncs[nodeName(i)].Status.PodCIDRs[0]))
+				g.Expect(freed).To(HaveKey(a.nncs[nodeName(i)].Spec.PodCIDRs[0]))
 			}
 		}).Should(Succeed())
 
@@ -86,12 +86,12 @@ var _ = Describe("Allocation", func() {
 		Eventually(func(g Gomega) {
 			a := expectSettled(g, 2, 40)
 			for _, nnc := range a.nncs {
-				v4, v6 := netip.MustParsePrefix(nnc.Status.PodCIDRs[0]), netip.MustParsePrefix(nnc.Status.PodCIDRs[1])
+				v4, v6 := netip.MustParsePrefix(nnc.Spec.PodCIDRs[0]), netip.MustParsePrefix(nnc.Spec.PodCIDRs[1])
 				g.Expect(v4.Addr().Is4() && v4.Bits() == 24).To(BeTrue(), "%s", v4)
 				g.Expect(v6.Addr().Is6() && v6.Bits() == 120).To(BeTrue(), "%s", v6)
 				g.Expect(netip.MustParsePrefix(v1.DefaultIPv6PodCIDR).Contains(v6.Addr())).To(BeTrue())
-				g.Expect(nnc.Status.NodeIPs).To(HaveLen(2))
-				g.Expect(netip.MustParseAddr(nnc.Status.NodeIPs[1]).Is6()).To(BeTrue())
+				g.Expect(nnc.Spec.NodeIPs).To(HaveLen(2))
+				g.Expect(netip.MustParseAddr(nnc.Spec.NodeIPs[1]).Is6()).To(BeTrue())
 			}
 		}).Should(Succeed())
 	})
@@ -106,16 +106,16 @@ var _ = Describe("Allocation", func() {
 			a := observe(g)
 			allocated := 0
 			for _, nnc := range a.nncs {
-				c := meta.FindStatusCondition(nnc.Status.Conditions, v1.NodeAllocated)
-				g.Expect(c).NotTo(BeNil())
-				if c.Status == metav1.ConditionTrue {
+				if nnc.IsAllocated() {
 					allocated++
 					continue
 				}
 				waiting = nnc.Name
+				c := meta.FindStatusCondition(nnc.Status.Conditions, v1.NodeAllocated)
+				g.Expect(c).NotTo(BeNil())
 				g.Expect(c.Reason).To(Equal(v1.ReasonPoolExhausted))
 				g.Expect(c.Message).To(ContainSubstring("no free /24 block left in the IPv4 pod CIDRs [10.244.0.0/16]"))
-				g.Expect(nnc.Status.PodCIDRs).To(BeEmpty())
+				g.Expect(nnc.Spec.PodCIDRs).To(BeEmpty())
 			}
 			g.Expect(allocated).To(Equal(256))
 			g.Expect(a.nncs).To(HaveLen(257))
@@ -140,10 +140,10 @@ var _ = Describe("Allocation", func() {
 		Expect(updateCluster(func(s *v1.OverlayClusterSpec) { s.AdditionalPodCIDRs = []string{"10.245.0.0/16"} })).To(Succeed())
 		Eventually(func(g Gomega) {
 			a := expectSettled(g, 1, 257)
-			g.Expect(a.nncs[waiting].Status.PodCIDRs).To(Equal([]string{"10.245.0.0/24"}))
+			g.Expect(a.nncs[waiting].Spec.PodCIDRs).To(Equal([]string{"10.245.0.0/24"}))
 			for name, nnc := range before.nncs {
 				if name != waiting {
-					g.Expect(a.nncs[name].Status.PodCIDRs).To(Equal(nnc.Status.PodCIDRs), "B1: block of %s moved", name)
+					g.Expect(a.nncs[name].Spec.PodCIDRs).To(Equal(nnc.Spec.PodCIDRs), "B1: block of %s moved", name)
 				}
 			}
 		}).Should(Succeed())
@@ -251,7 +251,7 @@ var _ = Describe("Allocation", func() {
 		Eventually(func(g Gomega) { before = expectSettled(g, 1, 3) }).Should(Succeed())
 		holder := ""
 		for name, nnc := range before.nncs {
-			if nnc.Status.PodCIDRs[0] == "10.245.0.0/24" {
+			if nnc.Spec.PodCIDRs[0] == "10.245.0.0/24" {
 				holder = name
 			}
 		}
@@ -270,7 +270,7 @@ var _ = Describe("Allocation", func() {
 			g.Expect(c.Message).To(ContainSubstring("10.245.0.0/24"))
 		}).Should(Succeed())
 		a := expectSettled(Default, 1, 3)
-		Expect(a.nncs[holder].Status.PodCIDRs).To(Equal([]string{"10.245.0.0/24"}), "nothing was released")
+		Expect(a.nncs[holder].Spec.PodCIDRs).To(Equal([]string{"10.245.0.0/24"}), "nothing was released")
 	})
 
 	It("R12 takes max pods from the node's pool", func() {
@@ -286,8 +286,8 @@ var _ = Describe("Allocation", func() {
 		createNodes(1, 2)
 		Eventually(func(g Gomega) {
 			a := expectSettled(g, 1, 2)
-			g.Expect(a.nncs[nodeName(0)].Status.MaxPods).To(Equal(int32(30)))
-			g.Expect(a.nncs[nodeName(1)].Status.MaxPods).To(Equal(int32(250)))
+			g.Expect(a.nncs[nodeName(0)].Spec.MaxPods).To(Equal(int32(30)))
+			g.Expect(a.nncs[nodeName(1)].Spec.MaxPods).To(Equal(int32(250)))
 		}).Should(Succeed())
 	})
 })

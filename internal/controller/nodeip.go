@@ -122,7 +122,7 @@ func firstHolder(ctx context.Context, c client.Reader, ip netip.Addr) (string, e
 		if len(nodes.Items) > 1 {
 			nnc := &v1.NodeNetworkConfig{}
 			if err := c.Get(ctx, client.ObjectKey{Name: n.Name}, nnc); err == nil {
-				cand.incumbent = nnc.Spec.NodeUID == string(n.UID) && slices.Contains(nnc.Status.NodeIPs, ip.String())
+				cand.incumbent = nnc.Spec.NodeUID == string(n.UID) && slices.Contains(nnc.Spec.NodeIPs, ip.String())
 			}
 		}
 		if best == nil || better(cand.incumbent, n, best.incumbent, best.node) {

@@ -7,7 +7,6 @@ import (
 	"net/netip"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1 "github.com/overlaynet/overlaynet/api/v1alpha1"
 	"github.com/overlaynet/overlaynet/internal/allocation"
@@ -91,13 +90,12 @@ func (r *NodeReconciler) reserveAddresses(ctx context.Context, s *nodeScope) err
 	s.desired.PodCIDRs = nil
 	s.desired.ReservedIPs = nodesubnet.Compact(held)
 	s.desired.NodeSubnet = subnet.String()
-	msg := fmt.Sprintf("reserves %d addresses of node subnet %s", len(held), subnet)
 	if len(cfg.Families) > 1 {
 		// Node subnets hand out IPv4 addresses only, as in AKS, where dual-stack needs
 		// Overlay or Kubenet.
-		msg += "; NodeSubnet pods get IPv4 addresses only, migrate to Overlay for dual-stack pods"
+		s.note = "NodeSubnet pods get IPv4 addresses only, migrate to Overlay for dual-stack pods"
 	}
-	setAllocated(s.desired, metav1.ConditionTrue, v1.ReasonAllocated, msg)
+	s.allocated(fmt.Sprintf("reserves %d addresses of node subnet %s", len(held), subnet))
 	return nil
 }
 

@@ -61,7 +61,7 @@ func (r *PodCIDRProjector) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	if err := r.Get(ctx, req.NamespacedName, nnc); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	if len(nnc.Status.PodCIDRs) == 0 || !nnc.DeletionTimestamp.IsZero() {
+	if len(nnc.Spec.PodCIDRs) == 0 || !nnc.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil // not allocated (yet), or a NodeSubnet node: no block
 	}
 	node := &corev1.Node{}
@@ -71,7 +71,7 @@ func (r *PodCIDRProjector) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	if string(node.UID) != nnc.Spec.NodeUID {
 		return ctrl.Result{}, nil // the allocation of an earlier Node of that name
 	}
-	want := ProjectedPodCIDRs(nnc.Status.PodCIDRs)
+	want := ProjectedPodCIDRs(nnc.Spec.PodCIDRs)
 	switch {
 	case slices.Equal(node.Spec.PodCIDRs, want):
 		return ctrl.Result{}, nil

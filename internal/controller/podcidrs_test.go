@@ -45,12 +45,8 @@ func TestPodCIDRProjectionSetsNodePodCIDRsOnce(t *testing.T) {
 		return n
 	}
 	nnc := func(name, uid string, blocks ...string) {
-		o := &v1.NodeNetworkConfig{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: v1.NodeNetworkConfigSpec{NodeUID: uid}}
+		o := &v1.NodeNetworkConfig{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: v1.NodeNetworkConfigSpec{NodeUID: uid, Mode: v1.ModeOverlay, PodCIDRs: blocks, MaxPods: 10}}
 		if err := c.Create(ctx, o); err != nil {
-			t.Fatal(err)
-		}
-		o.Status = v1.NodeNetworkConfigStatus{Mode: v1.ModeOverlay, PodCIDRs: blocks, MaxPods: 10}
-		if err := c.Status().Update(ctx, o); err != nil {
 			t.Fatal(err)
 		}
 	}

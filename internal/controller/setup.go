@@ -191,11 +191,11 @@ func (h *nncHandler) Generic(context.Context, event.GenericEvent, workqueue.Type
 }
 
 // programmedOnly reports whether an NNC update changed nothing the controller owns: its
-// spec, labels, owners, deletion state and status fields other than the agent's condition.
+// spec, labels, owners, deletion state and the Allocated condition.
 func programmedOnly(o, n *v1.NodeNetworkConfig) bool {
-	return o.UID == n.UID && o.Generation == n.Generation && o.Spec == n.Spec &&
+	return o.UID == n.UID && o.Generation == n.Generation && specEqual(&o.Spec, &n.Spec) &&
 		maps.Equal(o.Labels, n.Labels) && slices.EqualFunc(o.OwnerReferences, n.OwnerReferences, func(a, b metav1.OwnerReference) bool { return a.UID == b.UID && a.Name == b.Name }) &&
-		o.DeletionTimestamp.IsZero() == n.DeletionTimestamp.IsZero() && statusEqual(&o.Status, &n.Status)
+		o.DeletionTimestamp.IsZero() == n.DeletionTimestamp.IsZero() && allocatedEqual(o.Status.Conditions, n.Status.Conditions)
 }
 
 // claimHandler keeps the allocation state's view of the claims current and wakes the nodes

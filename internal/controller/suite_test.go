@@ -11,7 +11,6 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -197,9 +196,9 @@ func expectSettled(g Gomega, families int, wantNodes int) allocation {
 		nnc, ok := a.nncs[name]
 		g.Expect(ok).To(BeTrue(), "node %s has no NodeNetworkConfig", name)
 		g.Expect(nnc.Spec.NodeUID).To(Equal(string(node.UID)), "NNC %s is bound to another Node", name)
-		g.Expect(meta.IsStatusConditionTrue(nnc.Status.Conditions, v1.NodeAllocated)).To(BeTrue(), "NNC %s not allocated: %v", name, nnc.Status.Conditions)
-		g.Expect(nnc.Status.PodCIDRs).To(HaveLen(families), "NNC %s", name)
-		for _, s := range nnc.Status.PodCIDRs {
+		g.Expect(nnc.IsAllocated()).To(BeTrue(), "NNC %s not allocated: %v", name, nnc.Status.Conditions)
+		g.Expect(nnc.Spec.PodCIDRs).To(HaveLen(families), "NNC %s", name)
+		for _, s := range nnc.Spec.PodCIDRs {
 			p := netip.MustParsePrefix(s)
 			for q, other := range seen {
 				g.Expect(p.Overlaps(q)).To(BeFalse(), "B4: %s of %s overlaps %s of %s", p, name, q, other)

@@ -88,7 +88,7 @@ func noOverlap(g Gomega) allocation {
 	}
 	seen := map[netip.Prefix]string{}
 	for name, nnc := range a.nncs {
-		for _, s := range nnc.Status.PodCIDRs {
+		for _, s := range nnc.Spec.PodCIDRs {
 			p := netip.MustParsePrefix(s)
 			for q, other := range seen {
 				g.Expect(p.Overlaps(q)).To(BeFalse(), "B4: %s of %s overlaps %s of %s", p, name, q, other)
@@ -156,9 +156,9 @@ var _ = Describe("The claims are the truth (B7)", func() {
 			a := noOverlap(g)
 			g.Expect(a.nncs).To(HaveLen(3))
 			for name, nnc := range a.nncs {
-				expectCondition(g, nnc.Status.Conditions, v1.NodeAllocated, metav1.ConditionTrue, v1.ReasonAllocated)
-				g.Expect(nnc.Status.PodCIDRs).To(HaveLen(1), name)
-				g.Expect(netip.MustParsePrefix("10.244.0.0/16").Contains(netip.MustParsePrefix(nnc.Status.PodCIDRs[0]).Addr())).To(BeTrue())
+				g.Expect(nnc.IsAllocated()).To(BeTrue(), name)
+				g.Expect(nnc.Spec.PodCIDRs).To(HaveLen(1), name)
+				g.Expect(netip.MustParsePrefix("10.244.0.0/16").Contains(netip.MustParsePrefix(nnc.Spec.PodCIDRs[0]).Addr())).To(BeTrue())
 			}
 		}).Should(Succeed())
 		if wrongName || wrongFamily {
@@ -173,7 +173,7 @@ var _ = Describe("The claims are the truth (B7)", func() {
 		}
 	})
 
-	It("repairs a tampered NodeNetworkConfig status from the claims, with an event, and never adopts the block it names", func() {
+	It("repairs a tampered NodeNetworkConfig allocation from the claims, with an event, and never adopts the block it names", func() {
 		stop := startManager(nil)
 		defer stop()
 		createCluster(nil)
@@ -182,24 +182,22 @@ var _ = Describe("The claims are the truth (B7)", func() {
 		Eventually(func(g Gomega) { want = expectSettled(g, 1, 2).nncs[nodeName(0)] }).Should(Succeed())
 
 		tampered := want.DeepCopy()
-		tampered.Status.PodCIDRs = []string{"10.244.99.0/24"}
-		tampered.Status.NodeIPs = []string{"10.1.9.9"}
-		tampered.Status.MaxPods = 10
-		tampered.Status.ReservedIPs = []string{"10.1.0.50"}
-		tampered.Status.ClusterPodCIDRs = []string{"0.0.0.0/0"}
-		tampered.Status.NonMasqueradeCIDRs = []string{"0.0.0.0/0"}
+		tampered.Spec.PodCIDRs = []string{"10.244.99.0/24"}
+		tampered.Spec.NodeIPs = []string{"10.1.9.9"}
+		tampered.Spec.MaxPods = 10
+		tampered.Spec.ReservedIPs = []string{"10.1.0.50"}
+		Expect(k8s.Update(ctx, tampered)).To(Succeed())
 		meta.SetStatusCondition(&tampered.Status.Conditions, metav1.Condition{Type: v1.NodeAllocated, Status: metav1.ConditionTrue, Reason: "Hacked", Message: "holds everything"})
 		Expect(k8s.Status().Update(ctx, tampered)).To(Succeed())
 
 		Eventually(func(g Gomega) {
-			got := allocated(g, nodeName(0)).Status
-			g.Expect(got.PodCIDRs).To(Equal(want.Status.PodCIDRs))
-			g.Expect(got.NodeIPs).To(Equal(want.Status.NodeIPs))
-			g.Expect(got.MaxPods).To(Equal(want.Status.MaxPods))
+			nnc := allocated(g, nodeName(0))
+			got := nnc.Spec
+			g.Expect(got.PodCIDRs).To(Equal(want.Spec.PodCIDRs))
+			g.Expect(got.NodeIPs).To(Equal(want.Spec.NodeIPs))
+			g.Expect(got.MaxPods).To(Equal(want.Spec.MaxPods))
 			g.Expect(got.ReservedIPs).To(BeEmpty())
-			g.Expect(got.ClusterPodCIDRs).To(Equal(want.Status.ClusterPodCIDRs))
-			g.Expect(got.NonMasqueradeCIDRs).To(Equal(want.Status.NonMasqueradeCIDRs))
-			expectCondition(g, got.Conditions, v1.NodeAllocated, metav1.ConditionTrue, v1.ReasonAllocated)
+			expectCondition(g, nnc.Status.Conditions, v1.NodeAllocated, metav1.ConditionTrue, v1.ReasonAllocated)
 			hasEvent(g, v1.ReasonStatusRepaired, nodeName(0))
 		}).Should(Succeed())
 		err := k8s.Get(ctx, client.ObjectKey{Name: alloc.ClaimName(netip.MustParsePrefix("10.244.99.0/24"))}, &v1.BlockClaim{})
@@ -234,12 +232,12 @@ var _ = Describe("Delete and re-create of the OverlayCluster (B7)", func() {
 			g.Expect(c.Message).To(ContainSubstring("B1"))
 			a := noOverlap(g)
 			for i := 0; i < 4; i++ {
-				g.Expect(a.nncs[nodeName(i)].Status.PodCIDRs).To(Equal(before.nncs[nodeName(i)].Status.PodCIDRs), "allocated nodes keep their blocks")
+				g.Expect(a.nncs[nodeName(i)].Spec.PodCIDRs).To(Equal(before.nncs[nodeName(i)].Spec.PodCIDRs), "allocated nodes keep their blocks")
 			}
 			for i := 4; i < 6; i++ {
 				g.Expect(a.nncs).To(HaveKey(nodeName(i)))
 				expectCondition(g, a.nncs[nodeName(i)].Status.Conditions, v1.NodeAllocated, metav1.ConditionFalse, v1.ReasonInvalidConfig)
-				g.Expect(a.nncs[nodeName(i)].Status.PodCIDRs).To(BeEmpty())
+				g.Expect(a.nncs[nodeName(i)].Spec.PodCIDRs).To(BeEmpty())
 			}
 			for _, c := range a.claims {
 				g.Expect(netip.MustParsePrefix(c.Spec.Block).Bits()).To(Equal(24), "no /23 is carved while /24s are allocated")
@@ -251,7 +249,7 @@ var _ = Describe("Delete and re-create of the OverlayCluster (B7)", func() {
 		Eventually(func(g Gomega) {
 			a := expectSettled(g, 1, 2)
 			for _, nnc := range a.nncs {
-				g.Expect(netip.MustParsePrefix(nnc.Status.PodCIDRs[0]).Bits()).To(Equal(23))
+				g.Expect(netip.MustParsePrefix(nnc.Spec.PodCIDRs[0]).Bits()).To(Equal(23))
 			}
 			expectCondition(g, getCluster(g).Status.Conditions, v1.ClusterConfigValid, metav1.ConditionTrue, "")
 		}).Should(Succeed())
@@ -272,7 +270,7 @@ var _ = Describe("Delete and re-create of the OverlayCluster (B7)", func() {
 			a := noOverlap(g)
 			for i := 0; i < 3; i++ {
 				g.Expect(a.nncs[nodeName(i)].Spec.Mode).To(Equal(v1.ModeOverlay))
-				expectCondition(g, a.nncs[nodeName(i)].Status.Conditions, v1.NodeAllocated, metav1.ConditionTrue, "")
+				g.Expect(a.nncs[nodeName(i)].IsAllocated()).To(BeTrue(), "the nodes keep their blocks")
 			}
 			expectCondition(g, a.nncs[nodeName(3)].Status.Conditions, v1.NodeAllocated, metav1.ConditionFalse, v1.ReasonInvalidConfig)
 		}).Should(Succeed())
@@ -304,7 +302,7 @@ var _ = Describe("Node addresses (B7)", func() {
 		createCluster(func(s *v1.OverlayClusterSpec) { s.VNetCIDRs = []string{"10.1.0.0/16"} })
 		createNodeWith("first", "10.1.0.10")
 		Eventually(func(g Gomega) {
-			expectCondition(g, allocated(g, "first").Status.Conditions, v1.NodeAllocated, metav1.ConditionTrue, "")
+			g.Expect(allocated(g, "first").IsAllocated()).To(BeTrue())
 		}).Should(Succeed())
 		createNodeWith("copycat", "10.1.0.10")
 		createNodeWith("linklocal", "169.254.1.1")
@@ -319,18 +317,18 @@ var _ = Describe("Node addresses (B7)", func() {
 				nnc := allocated(g, name)
 				c := expectCondition(g, nnc.Status.Conditions, v1.NodeAllocated, metav1.ConditionFalse, v1.ReasonNoNodeIP)
 				g.Expect(c.Message).To(ContainSubstring(want), name)
-				g.Expect(nnc.Status.PodCIDRs).To(BeEmpty(), name)
-				g.Expect(nnc.Status.NodeIPs).To(BeEmpty(), name)
+				g.Expect(nnc.Spec.PodCIDRs).To(BeEmpty(), name)
+				g.Expect(nnc.Spec.NodeIPs).To(BeEmpty(), name)
 			}
-			g.Expect(allocated(g, "first").Status.NodeIPs).To(Equal([]string{"10.1.0.10"}))
+			g.Expect(allocated(g, "first").Spec.NodeIPs).To(Equal([]string{"10.1.0.10"}))
 		}).Should(Succeed())
 
 		By("deleting the first holder of the address, after which the other node may use it")
 		Expect(k8s.Delete(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "first"}})).To(Succeed())
 		Eventually(func(g Gomega) {
 			nnc := allocated(g, "copycat")
-			expectCondition(g, nnc.Status.Conditions, v1.NodeAllocated, metav1.ConditionTrue, "")
-			g.Expect(nnc.Status.NodeIPs).To(Equal([]string{"10.1.0.10"}))
+			expectCondition(g, nnc.Status.Conditions, v1.NodeAllocated, metav1.ConditionTrue, v1.ReasonAllocated) // the wait ended
+			g.Expect(nnc.Spec.NodeIPs).To(Equal([]string{"10.1.0.10"}))
 		}).Should(Succeed())
 	})
 })

@@ -89,9 +89,9 @@ func run(seconds, runs, pings int) (err error) {
 	for i, h := range topo.Nodes {
 		nncs = append(nncs, v1alpha1.NodeNetworkConfig{
 			ObjectMeta: metav1.ObjectMeta{Name: h.Name},
-			Status: v1alpha1.NodeNetworkConfigStatus{
+			Spec: v1alpha1.NodeNetworkConfigSpec{
 				PodCIDRs: []string{fmt.Sprintf("10.244.%d.0/24", i+1)}, NodeIPs: []string{h.Addr(v1alpha1.IPv4).String()},
-				MaxPods: 30, ClusterPodCIDRs: []string{"10.244.0.0/16"}, NonMasqueradeCIDRs: []string{"10.244.0.0/16"},
+				MaxPods: 30,
 			},
 		})
 	}

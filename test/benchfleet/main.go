@@ -248,22 +248,15 @@ func createCluster(ctx context.Context, c client.Client) error {
 func createNNC(ctx context.Context, c client.Client, i int) error {
 	nnc := &v1alpha1.NodeNetworkConfig{
 		ObjectMeta: metav1.ObjectMeta{Name: name(i)},
-		Spec:       v1alpha1.NodeNetworkConfigSpec{NodeUID: "uid-" + name(i), Mode: v1alpha1.ModeOverlay},
+		Spec: v1alpha1.NodeNetworkConfigSpec{
+			NodeUID:  "uid-" + name(i),
+			Mode:     v1alpha1.ModeOverlay,
+			PodCIDRs: []string{fmt.Sprintf("10.%d.%d.0/24", i>>8, i&0xff)},
+			NodeIPs:  []string{nodeIP(i).String()},
+			MaxPods:  250,
+		},
 	}
-	if err := c.Create(ctx, nnc); err != nil {
-		return err
-	}
-	nnc.Status = v1alpha1.NodeNetworkConfigStatus{
-		Mode:     v1alpha1.ModeOverlay,
-		PodCIDRs: []string{fmt.Sprintf("10.%d.%d.0/24", i>>8, i&0xff)},
-		NodeIPs:  []string{nodeIP(i).String()},
-		MaxPods:  250,
-		Conditions: []metav1.Condition{{
-			Type: v1alpha1.NodeAllocated, Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonAllocated,
-			Message: "Allocated", LastTransitionTime: metav1.Now(),
-		}},
-	}
-	return c.Status().Update(ctx, nnc)
+	return c.Create(ctx, nnc) // as the manager writes it: one create, the allocation in spec
 }
 
 // startAgent runs node's agent as cmd/agent wires it, with rec as its datapath.

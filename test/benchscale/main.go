@@ -32,7 +32,6 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -49,6 +48,7 @@ func main() {
 	managerBin := flag.String("manager", "", "Run this manager binary instead of building ./cmd/manager (to compare builds)")
 	nodeipam := flag.Bool("nodeipam", true, "Also run kube-controller-manager's nodeipam on the same load and print the ratio")
 	podCIDR := flag.String("pod-cidr", "", "Pod CIDR (default 100.64.0.0/10, or 10.0.0.0/8 above 16,000 nodes)")
+	apiProfile := flag.String("apiserver-cpuprofile", "", "Write a CPU profile of the API server's first 20 s of Node load to this file, per contender (suffixed .nodeipam or .manager)")
 	mode := flag.String("mode", "Overlay", "Network mode of the OverlayCluster: Overlay, or NodeSubnet (max pods 30, the manager alone)")
 	flag.Parse()
 	if *mode == string(v1.ModeNodeSubnet) {
@@ -61,7 +61,7 @@ func main() {
 			cidr = "10.0.0.0/8"
 		}
 	}
-	b := &bench{n: *nodes, writers: *writers, timeout: *timeout, podCIDR: netip.MustParsePrefix(cidr), mode: v1.NetworkMode(*mode)}
+	b := &bench{n: *nodes, writers: *writers, timeout: *timeout, podCIDR: netip.MustParsePrefix(cidr), mode: v1.NetworkMode(*mode), apiProfile: *apiProfile}
 	var results []result
 	if *nodeipam {
 		r, err := b.runNodeIPAM()
@@ -86,6 +86,7 @@ type bench struct {
 	timeout    time.Duration
 	podCIDR    netip.Prefix
 	mode       v1.NetworkMode
+	apiProfile string
 }
 
 // result is what one contender did.
@@ -183,6 +184,14 @@ func (b *bench) run(ct contender) (result, error) {
 	cpuBefore := cpuTime(cmd.Process.Pid)
 	cpPids := controlPlanePids()
 	cpBefore := sumCPU(cpPids)
+	apiProfiled := make(chan error, 1)
+	if b.apiProfile != "" {
+		suffix := ".manager"
+		if strings.Contains(ct.name, "nodeipam") {
+			suffix = ".nodeipam"
+		}
+		go func() { apiProfiled <- captureAPIServerProfile(ctx, env, b.apiProfile+suffix, 20) }()
+	}
 	fmt.Printf("[%s] creating %d Nodes with %d writers\n", ct.name, b.n, b.writers)
 	start := time.Now()
 	if err := b.createNodes(ctx, c, ovc.Spec.VNetCIDRs[0]); err != nil {
@@ -207,6 +216,11 @@ func (b *bench) run(ct contender) (result, error) {
 	res.elapsed = time.Since(start)
 	res.cpu = cpuTime(cmd.Process.Pid) - cpuBefore
 	res.controlPlaneCPU = sumCPU(cpPids) - cpBefore
+	if b.apiProfile != "" {
+		if err := <-apiProfiled; err != nil {
+			fmt.Fprintln(os.Stderr, "benchscale: API server profile:", err)
+		}
+	}
 	// Let trailing status writes land before counting.
 	time.Sleep(3 * time.Second)
 	res.peakKiB = peak.Load()
@@ -342,10 +356,9 @@ func countAllocatedNNCs(ctx context.Context, c client.Client) (int, string, erro
 	}
 	k, seen, dup := 0, map[string]string{}, ""
 	for i := range list.Items {
-		st := &list.Items[i].Status
-		if meta.IsStatusConditionTrue(st.Conditions, v1.NodeAllocated) {
+		if list.Items[i].IsAllocated() {
 			k++
-			for _, b := range st.PodCIDRs {
+			for _, b := range list.Items[i].Spec.PodCIDRs {
 				if other, ok := seen[b]; ok {
 					dup = fmt.Sprintf("%s on %s and %s", b, other, list.Items[i].Name)
 				}
@@ -497,6 +510,20 @@ func sumCPU(pids []int) time.Duration {
 		t += cpuTime(p)
 	}
 	return t
+}
+
+// captureAPIServerProfile fetches a CPU profile of the API server (its /debug/pprof is on
+// by default and open to the envtest admin).
+func captureAPIServerProfile(ctx context.Context, env *testenv.Env, path string, seconds int) error {
+	cs, err := kubernetes.NewForConfig(env.Config)
+	if err != nil {
+		return err
+	}
+	raw, err := cs.RESTClient().Get().AbsPath("/debug/pprof/profile").Param("seconds", fmt.Sprint(seconds)).Timeout(time.Duration(seconds+30) * time.Second).DoRaw(ctx)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, raw, 0o644)
 }
 
 // captureProfile fetches a CPU profile of the given length from a pprof endpoint.

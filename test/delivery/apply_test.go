@@ -362,7 +362,7 @@ func TestInstallOnLocalAPIServer(t *testing.T) {
 			if err := c.Get(ctx, client.ObjectKey{Name: nodeName}, nnc); err != nil {
 				return false, err.Error()
 			}
-			if len(nnc.Status.PodCIDRs) == 0 {
+			if len(nnc.Spec.PodCIDRs) == 0 {
 				return false, fmt.Sprintf("no pod CIDRs yet: %+v", nnc.Status)
 			}
 			return meta.IsStatusConditionTrue(nnc.Status.Conditions, v1.NodeProgrammed), fmt.Sprintf("conditions %+v", nnc.Status.Conditions)

@@ -256,7 +256,7 @@ func (c *cluster) expectPaths(g Gomega, h *topology.Host, encap map[string]bool)
 	var want []desired.Route
 	for peer, viaTunnel := range encap {
 		host := c.topo.Node(peer)
-		for _, s := range c.nnc(g, peer).Status.PodCIDRs {
+		for _, s := range c.nnc(g, peer).Spec.PodCIDRs {
 			dst := netip.MustParsePrefix(s)
 			f := familyOf(dst.Addr())
 			if !viaTunnel {

@@ -196,7 +196,7 @@ func runScenario(t *testing.T, binDir string, dual bool, mode v1alpha1.NetworkMo
 		for _, h := range topo.Nodes {
 			g.Eventually(func(g Gomega) {
 				nnc := c.nnc(g, h.Name)
-				g.Expect(meta.IsStatusConditionTrue(nnc.Status.Conditions, v1alpha1.NodeAllocated)).To(BeTrue(), "Allocated")
+				g.Expect(nnc.IsAllocated()).To(BeTrue(), "Allocated")
 				p := meta.FindStatusCondition(nnc.Status.Conditions, v1alpha1.NodeProgrammed)
 				g.Expect(p).NotTo(BeNil())
 				g.Expect(p.Status).To(Equal(metav1.ConditionTrue), p.Message)
@@ -217,7 +217,7 @@ func runScenario(t *testing.T, binDir string, dual bool, mode v1alpha1.NetworkMo
 				if peer == h {
 					continue
 				}
-				for _, cidr := range c.nnc(g, peer.Name).Status.PodCIDRs {
+				for _, cidr := range c.nnc(g, peer.Name).Spec.PodCIDRs {
 					dst := netip.MustParsePrefix(cidr)
 					want = append(want, desired.Route{Dst: dst, Via: peer.Addr(familyOf(dst.Addr()))})
 				}
@@ -274,7 +274,9 @@ func runScenario(t *testing.T, binDir string, dual bool, mode v1alpha1.NetworkMo
 			_, err := topology.Probe(ctx, topo.External.NS, dst, probeTimeout)
 			g.Expect(topology.IsUnreachable(err)).To(BeTrue(), "the VNet routes no pod CIDR; got %v", err)
 
-			cluster := netip.MustParsePrefix(c.nnc(g, node1.Name).Status.ClusterPodCIDRs[slices.Index(c.topo.Families, f)])
+			live := &v1alpha1.OverlayCluster{}
+			g.Expect(c.env.Client.Get(ctx, types.NamespacedName{Name: v1alpha1.ClusterName}, live)).To(Succeed())
+			cluster := netip.MustParsePrefix(live.Spec.PodCIDRs[slices.Index(c.topo.Families, f)])
 			g.Expect(topo.External.RouteVia(cluster, node1.Addr(f))).To(Succeed())
 			drops := dropCount(g, node1, f)
 			_, err = topology.Probe(ctx, topo.External.NS, dst, probeTimeout)
@@ -298,7 +300,7 @@ func runScenario(t *testing.T, binDir string, dual bool, mode v1alpha1.NetworkMo
 
 	t.Run("deleting a Node removes its routes from the other nodes and nothing else", func(t *testing.T) {
 		g := newG(t)
-		gone := c.nnc(g, node2.Name).Status.PodCIDRs
+		gone := c.nnc(g, node2.Name).Spec.PodCIDRs
 		g.Expect(harness.DeleteNode(ctx, env.Client, node2.Name)).To(Succeed())
 		// envtest has no garbage collector; the controller deletes the NodeNetworkConfig
 		// itself when the Node is gone, and the agents drop the peer from that event.
@@ -349,7 +351,7 @@ func (c *cluster) migrateToOverlay(t *testing.T, nodes []*topology.Host) {
 	before := map[string][]string{}
 	var running []*topology.Pod
 	for _, h := range nodes {
-		before[h.Name] = c.nnc(g, h.Name).Status.PodCIDRs
+		before[h.Name] = c.nnc(g, h.Name).Spec.PodCIDRs
 		running = append(running, c.pods[h.Name][0])
 	}
 	ring := startRingProbe(running)
@@ -365,7 +367,7 @@ func (c *cluster) migrateToOverlay(t *testing.T, nodes []*topology.Host) {
 		g.Expect(ovc.Status.RouteTable).To(BeNil(), "the route table is retired")
 	}, func(g Gomega, h *topology.Host, nnc *v1alpha1.NodeNetworkConfig) {
 		g.Expect(nnc.Spec.Mode).To(Equal(v1alpha1.ModeOverlay))
-		g.Expect(nnc.Status.PodCIDRs).To(Equal(before[h.Name]), "R51: the block of %s moved", h.Name)
+		g.Expect(nnc.Spec.PodCIDRs).To(Equal(before[h.Name]), "R51: the block of %s moved", h.Name)
 	})
 	ring.stopAndCheck(t, g)
 	for _, h := range nodes {
@@ -486,7 +488,7 @@ func (c *cluster) routes(g Gomega, node string) []desired.Route {
 // desiredRange is the host-local range the node's IPv4 block should have: maxPods addresses
 // from the second host on (R12).
 func desiredRange(g Gomega, nnc *v1alpha1.NodeNetworkConfig) string {
-	cni, _, err := desired.BuildCNI([]netip.Prefix{netip.MustParsePrefix(nnc.Status.PodCIDRs[0])}, int(nnc.Status.MaxPods), desired.CNIOptions{})
+	cni, _, err := desired.BuildCNI([]netip.Prefix{netip.MustParsePrefix(nnc.Spec.PodCIDRs[0])}, int(nnc.Spec.MaxPods), desired.CNIOptions{})
 	g.Expect(err).NotTo(HaveOccurred())
 	r := cni.Ranges[0]
 	return fmt.Sprintf("%s-%s", r.Start, r.End)

@@ -183,22 +183,20 @@ func (c *cluster) writeMaliciousPeer(t *testing.T, g *WithT, p maliciousPeer) bo
 	ctx := context.Background()
 	nnc := &v1alpha1.NodeNetworkConfig{
 		ObjectMeta: metav1.ObjectMeta{Name: p.name},
-		Spec:       v1alpha1.NodeNetworkConfigSpec{NodeUID: "uid-" + p.name},
+		Spec: v1alpha1.NodeNetworkConfigSpec{
+			NodeUID:  "uid-" + p.name,
+			Mode:     v1alpha1.ModeOverlay,
+			PodCIDRs: p.podCIDRs,
+			NodeIPs:  p.nodeIPs(c),
+			MaxPods:  250,
+		},
 	}
-	g.Expect(c.env.Client.Create(ctx, nnc)).To(Succeed())
-	nnc.Status = v1alpha1.NodeNetworkConfigStatus{
-		Mode:     v1alpha1.ModeOverlay,
-		PodCIDRs: p.podCIDRs,
-		NodeIPs:  p.nodeIPs(c),
-		MaxPods:  250,
-	}
-	err := c.env.Client.Status().Update(ctx, nnc)
+	err := c.env.Client.Create(ctx, nnc)
 	if apierrors.IsInvalid(err) {
-		t.Logf("the API server refused %s's status: %v", p.name, err)
-		g.Expect(c.env.Client.Delete(ctx, nnc)).To(Succeed())
+		t.Logf("the API server refused %s's spec: %v", p.name, err)
 		return false
 	}
-	g.Expect(err).NotTo(HaveOccurred(), "writing %s's status", p.name)
+	g.Expect(err).NotTo(HaveOccurred(), "writing %s", p.name)
 	return true
 }
 

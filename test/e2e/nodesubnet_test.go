@@ -63,9 +63,9 @@ func runNodeSubnetScenario(t *testing.T, binDir string) {
 			}
 			g.Eventually(func(g Gomega) {
 				nnc := c.nnc(g, h.Name)
-				g.Expect(meta.IsStatusConditionTrue(nnc.Status.Conditions, v1alpha1.NodeAllocated)).To(BeTrue(), "Allocated")
-				g.Expect(nnc.Status.NodeSubnet).To(Equal(vnet4.String()))
-				runs, err := nodesubnet.ParseReserved(nnc.Status.ReservedIPs)
+				g.Expect(nnc.IsAllocated()).To(BeTrue(), "Allocated")
+				g.Expect(nnc.Spec.NodeSubnet).To(Equal(vnet4.String()))
+				runs, err := nodesubnet.ParseReserved(nnc.Spec.ReservedIPs)
 				g.Expect(err).NotTo(HaveOccurred())
 				for _, r := range runs {
 					for _, n := range topo.Nodes {
@@ -90,7 +90,7 @@ func runNodeSubnetScenario(t *testing.T, binDir string) {
 	t.Run("R40 pods take only their node's reserved addresses", func(t *testing.T) {
 		g := newG(t)
 		for _, h := range topo.Nodes {
-			runs, err := nodesubnet.ParseReserved(c.nnc(g, h.Name).Status.ReservedIPs)
+			runs, err := nodesubnet.ParseReserved(c.nnc(g, h.Name).Spec.ReservedIPs)
 			g.Expect(err).NotTo(HaveOccurred())
 			for _, p := range c.pods[h.Name] {
 				ip := p.IP(v1alpha1.IPv4)
@@ -152,8 +152,8 @@ func runNodeSubnetScenario(t *testing.T, binDir string) {
 			g.Expect(c.env.Client.Update(ctx, ovc)).To(Succeed())
 		}).Should(Succeed())
 		c.awaitMigration(g, topo.Nodes, func(Gomega, *v1alpha1.OverlayCluster) {}, func(g Gomega, h *topology.Host, nnc *v1alpha1.NodeNetworkConfig) {
-			g.Expect(nnc.Status.PodCIDRs).To(HaveLen(1), "%s has its Overlay block", h.Name)
-			g.Expect(nnc.Status.ReservedIPs).To(BeEmpty(), "%s released its reservation", h.Name)
+			g.Expect(nnc.Spec.PodCIDRs).To(HaveLen(1), "%s has its Overlay block", h.Name)
+			g.Expect(nnc.Spec.ReservedIPs).To(BeEmpty(), "%s released its reservation", h.Name)
 			g.Expect(c.routes(g, h.Name)).To(HaveLen(2), "%s routes both peers' blocks", h.Name)
 		})
 		ring.stopAndCheck(t, g)
@@ -172,7 +172,7 @@ func runNodeSubnetScenario(t *testing.T, binDir string) {
 		for _, h := range topo.Nodes {
 			c.addPod(t, h, h.Name+"-overlay")
 			p := c.pods[h.Name][len(c.pods[h.Name])-1]
-			block := netip.MustParsePrefix(c.nnc(g, h.Name).Status.PodCIDRs[0])
+			block := netip.MustParsePrefix(c.nnc(g, h.Name).Spec.PodCIDRs[0])
 			g.Expect(block.Contains(p.IP(v1alpha1.IPv4))).To(BeTrue(), "%s has %s, outside its block %s", p.Name, p.IPs, block)
 			fresh[h.Name] = p
 		}

@@ -174,7 +174,7 @@ func Allocations(ctx context.Context, c client.Client) ([]Allocation, error) {
 	}
 	var out []Allocation
 	for _, n := range list.Items {
-		row := Allocation{Node: n.Name, PodCIDRs: n.Status.PodCIDRs, NodeIPs: n.Status.NodeIPs, MaxPods: n.Status.MaxPods, Allocated: "-", Programmed: "-"}
+		row := Allocation{Node: n.Name, PodCIDRs: n.Spec.PodCIDRs, NodeIPs: n.Spec.NodeIPs, MaxPods: n.Spec.MaxPods, Allocated: "-", Programmed: "-"}
 		if c := meta.FindStatusCondition(n.Status.Conditions, v1alpha1.NodeAllocated); c != nil {
 			row.Allocated = string(c.Status)
 		}

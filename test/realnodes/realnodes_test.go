@@ -129,10 +129,10 @@ func TestRealNodes(t *testing.T) {
 	blocks := map[string]netip.Prefix{}
 	for _, n := range nodes {
 		nnc := nncs[n]
-		if nnc == nil || len(nnc.Status.PodCIDRs) != 1 {
+		if nnc == nil || len(nnc.Spec.PodCIDRs) != 1 {
 			t.Fatalf("node %s: NodeNetworkConfig %+v, want one block", n, nnc)
 		}
-		blocks[n] = netip.MustParsePrefix(nnc.Status.PodCIDRs[0])
+		blocks[n] = netip.MustParsePrefix(nnc.Spec.PodCIDRs[0])
 		if c := meta.FindStatusCondition(nnc.Status.Conditions, v1.NodeProgrammed); c == nil || c.Status != metav1.ConditionTrue {
 			t.Errorf("node %s: Programmed = %+v, want True", n, c)
 		}
@@ -163,9 +163,8 @@ func TestRealNodes(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, attack := range []struct{ name, nnc, patch string }{
-			{"another node's node IPs", "node-2", `{"status":{"nodeIPs":["10.224.0.250"]}}`},
-			{"its own block", "node-1", `{"status":{"podCIDRs":["128.0.0.0/1"]}}`},
-			{"its own no-SNAT ranges", "node-1", `{"status":{"nonMasqueradeCIDRs":["0.0.0.0/0"]}}`},
+			{"another node's Programmed condition", "node-2", `{"status":{"conditions":[{"type":"Programmed","status":"True","reason":"Forged","message":"forged","lastTransitionTime":"2026-01-01T00:00:00Z"}]}}`},
+			{"its own Allocated condition", "node-1", `{"status":{"conditions":[{"type":"Allocated","status":"False","reason":"Forged","message":"forged","lastTransitionTime":"2026-01-01T00:00:00Z"}]}}`},
 		} {
 			if err := PatchNNCStatus(ctx, agentCS, attack.nnc, attack.patch); !refusedByPolicy(err) {
 				t.Errorf("the agent of node-1 changing %s (%s): err = %v, want the B7 refusal", attack.name, attack.nnc, err)
@@ -176,7 +175,7 @@ func TestRealNodes(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, n := range nodes {
-			if !slices.Equal(after[n].Status.PodCIDRs, nncs[n].Status.PodCIDRs) || !slices.Equal(after[n].Status.NodeIPs, nncs[n].Status.NodeIPs) ||
+			if !slices.Equal(after[n].Spec.PodCIDRs, nncs[n].Spec.PodCIDRs) || !slices.Equal(after[n].Spec.NodeIPs, nncs[n].Spec.NodeIPs) ||
 				!slices.Equal(after[n].Status.NonMasqueradeCIDRs, nncs[n].Status.NonMasqueradeCIDRs) {
 				t.Errorf("node %s: status changed after refused attacks: %+v, was %+v", n, after[n].Status, nncs[n].Status)
 			}
@@ -380,10 +379,10 @@ func TestRealNodes(t *testing.T) {
 			return false, nil
 		}
 		all, err := NNCs(ctx, cl)
-		if err != nil || all["node-4"] == nil || len(all["node-4"].Status.PodCIDRs) == 0 {
+		if err != nil || all["node-4"] == nil || len(all["node-4"].Spec.PodCIDRs) == 0 {
 			return false, err
 		}
-		block4 = netip.MustParsePrefix(all["node-4"].Status.PodCIDRs[0])
+		block4 = netip.MustParsePrefix(all["node-4"].Spec.PodCIDRs[0])
 		ok, _ := NodeReady(n)
 		return ok, nil
 	})

@@ -48,6 +48,10 @@ func statusPatch(status string) client.Patch {
 	return client.RawPatch(types.MergePatchType, []byte(`{"status":`+status+`}`))
 }
 
+func specPatch(spec string) client.Patch {
+	return client.RawPatch(types.MergePatchType, []byte(`{"spec":`+spec+`}`))
+}
+
 // applyCondition writes cond as NodeNetworkConfig name's one condition by server-side apply
 // of the status subresource, field manager agent.FieldManager, UID as a precondition: the
 // write internal/agent makes (status.go).
@@ -162,27 +166,27 @@ func setup(ctx context.Context, t testing.TB) *world {
 	return w
 }
 
-// allocate writes, as c (the manager), what the manager writes for a node: its
-// NodeNetworkConfig, the claim of its block, then the status naming the block.
+// allocate writes, as c (the manager), what the manager writes for a node: the claim of its
+// block, then its NodeNetworkConfig naming the block in spec; and, as after a wait, an
+// Allocated condition (the attacks on conditions need one).
 func allocate(ctx context.Context, t testing.TB, c client.Client, node *corev1.Node, block, nodeIP string) *v1.NodeNetworkConfig {
 	t.Helper()
+	if err := c.Create(ctx, claimOf(block, node.Name, string(node.UID))); err != nil {
+		t.Fatalf("the manager claims %s: %v", block, err)
+	}
 	nnc := &v1.NodeNetworkConfig{
 		ObjectMeta: metav1.ObjectMeta{Name: node.Name, OwnerReferences: []metav1.OwnerReference{{
 			APIVersion: "v1", Kind: "Node", Name: node.Name, UID: node.UID}}},
-		Spec: v1.NodeNetworkConfigSpec{NodeUID: string(node.UID), Mode: v1.ModeOverlay},
+		Spec: v1.NodeNetworkConfigSpec{NodeUID: string(node.UID), Mode: v1.ModeOverlay,
+			PodCIDRs: []string{block}, NodeIPs: []string{nodeIP}, MaxPods: 110},
 	}
 	if err := c.Create(ctx, nnc); err != nil {
 		t.Fatalf("the manager creates NodeNetworkConfig %s: %v", node.Name, err)
 	}
-	if err := c.Create(ctx, claimOf(block, node.Name, string(node.UID))); err != nil {
-		t.Fatalf("the manager claims %s: %v", block, err)
-	}
 	base := nnc.DeepCopy()
 	nnc.Status = v1.NodeNetworkConfigStatus{
-		Mode: v1.ModeOverlay, PodCIDRs: []string{block}, NodeIPs: []string{nodeIP}, MaxPods: 110,
-		ClusterPodCIDRs: []string{"10.244.0.0/16"}, NonMasqueradeCIDRs: []string{"10.244.0.0/16"},
 		Conditions: []metav1.Condition{{Type: v1.NodeAllocated, Status: metav1.ConditionTrue, Reason: v1.ReasonAllocated,
-			Message: "Allocated " + block, LastTransitionTime: metav1.Now(), ObservedGeneration: 1}},
+			Message: "holds " + block, LastTransitionTime: metav1.Now(), ObservedGeneration: 1}},
 	}
 	if err := c.Status().Patch(ctx, nnc, client.MergeFrom(base)); err != nil {
 		t.Fatalf("the manager writes the status of %s: %v", node.Name, err)
@@ -229,6 +233,7 @@ func TestB7AttacksAreRefused(t *testing.T) {
 			"the agent deletes node-b's BlockClaim":        w.agentA.Delete(ctx, claimOf(peerBlock, "node-b", string(w.nodeB.UID))),
 			"the agent creates a NodeNetworkConfig":        w.agentA.Create(ctx, &v1.NodeNetworkConfig{ObjectMeta: metav1.ObjectMeta{Name: "node-z"}, Spec: v1.NodeNetworkConfigSpec{NodeUID: "z"}}),
 			"the agent deletes node-b's NodeNetworkConfig": w.agentA.Delete(ctx, b.DeepCopy()),
+			"the agent takes node-b's block in its own spec": w.agentA.Patch(ctx, a.DeepCopy(), specPatch(`{"podCIDRs":["`+peerBlock+`"]}`)),
 			"a third party creates a BlockClaim":           w.intruder.Create(ctx, claimOf("10.244.9.0/24", "node-a", string(w.nodeA.UID))),
 		} {
 			if !apierrors.IsForbidden(err) || strings.Contains(fmt.Sprint(err), policyName) {
@@ -244,20 +249,8 @@ func TestB7AttacksAreRefused(t *testing.T) {
 		do       func() error
 	}
 	statusAttacks := []attack{
-		{"the agent of node-a patches node-b's nodeIPs", "policy", "B7", func() error {
-			return w.agentA.Status().Patch(ctx, b.DeepCopy(), statusPatch(`{"nodeIPs":["10.224.0.4"]}`))
-		}},
 		{"the agent of node-a sets node-b's Programmed condition by server-side apply", "policy", "B7", func() error {
 			return applyCondition(ctx, w.agentA, b.Name, b.UID, programmed(metav1.ConditionTrue, "forged"))
-		}},
-		{"the agent of node-a rewrites its own podCIDRs to 128.0.0.0/1", "schema", "B7", func() error {
-			return w.agentA.Status().Patch(ctx, a.DeepCopy(), statusPatch(`{"podCIDRs":["128.0.0.0/1"]}`))
-		}},
-		{"the agent of node-a takes node-b's block as its own podCIDRs", "policy", "B7", func() error {
-			return w.agentA.Status().Patch(ctx, a.DeepCopy(), statusPatch(`{"podCIDRs":["`+peerBlock+`"]}`))
-		}},
-		{"the agent of node-a rewrites its own nonMasqueradeCIDRs to 0.0.0.0/0", "policy", "B7", func() error {
-			return w.agentA.Status().Patch(ctx, a.DeepCopy(), statusPatch(`{"nonMasqueradeCIDRs":["0.0.0.0/0"]}`))
 		}},
 		{"the agent of node-a sets its own Allocated condition", "policy", "B7", func() error {
 			c := a.Status.Conditions[0]
@@ -267,20 +260,13 @@ func TestB7AttacksAreRefused(t *testing.T) {
 		{"the agent of node-a removes its own Allocated condition", "policy", "B7", func() error {
 			return w.agentA.Status().Patch(ctx, a.DeepCopy(), client.RawPatch(types.JSONPatchType, []byte(`[{"op":"remove","path":"/status/conditions/0"}]`)))
 		}},
-		{"the agent of node-a raises its own maxPods", "policy", "B7", func() error {
-			return w.agentA.Status().Patch(ctx, a.DeepCopy(), statusPatch(`{"maxPods":250}`))
-		}},
-		{"the agent of node-a adds reservedIPs to its own status", "policy", "B7", func() error {
-			return w.agentA.Status().Patch(ctx, a.DeepCopy(), statusPatch(`{"reservedIPs":["10.224.0.9"]}`))
-		}},
-		{"the agent of node-a drops its own clusterPodCIDRs", "policy", "B7", func() error {
-			return w.agentA.Status().Patch(ctx, a.DeepCopy(), statusPatch(`{"clusterPodCIDRs":null}`))
-		}},
 		{"the agent with a token without node claim sets Programmed on node-a", "policy", "B7", func() error {
 			return applyCondition(ctx, w.agentNoClaim, a.Name, a.UID, programmed(metav1.ConditionTrue, "no claim"))
 		}},
-		{"the agent with a token without node claim patches node-b's nodeIPs", "policy", "B7", func() error {
-			return w.agentNoClaim.Status().Patch(ctx, b.DeepCopy(), statusPatch(`{"nodeIPs":["10.224.0.4"]}`))
+		{"the agent with a token without node claim sets node-b's Allocated condition", "policy", "B7", func() error {
+			c := b.Status.Conditions[0]
+			c.Message = "forged"
+			return applyCondition(ctx, w.agentNoClaim, b.Name, b.UID, c)
 		}},
 	}
 	t.Run("with the installed RBAC, the agent's status attacks", func(t *testing.T) {
@@ -296,6 +282,25 @@ func TestB7AttacksAreRefused(t *testing.T) {
 	widen(ctx, t)
 	sampleOVC(ctx, t)
 	attacks := append(statusAttacks,
+		// The allocation is the spec: with RBAC widened, the agent could reach it.
+		attack{"the agent of node-a patches node-b's nodeIPs", "policy", "B7", func() error {
+			return w.agentA.Patch(ctx, b.DeepCopy(), specPatch(`{"nodeIPs":["10.224.0.4"]}`))
+		}},
+		attack{"the agent of node-a rewrites its own podCIDRs to 128.0.0.0/1", "schema", "B7", func() error {
+			return w.agentA.Patch(ctx, a.DeepCopy(), specPatch(`{"podCIDRs":["128.0.0.0/1"]}`))
+		}},
+		attack{"the agent of node-a takes node-b's block as its own podCIDRs", "policy", "B7", func() error {
+			return w.agentA.Patch(ctx, a.DeepCopy(), specPatch(`{"podCIDRs":["`+peerBlock+`"]}`))
+		}},
+		attack{"the agent of node-a raises its own maxPods", "policy", "B7", func() error {
+			return w.agentA.Patch(ctx, a.DeepCopy(), specPatch(`{"maxPods":250}`))
+		}},
+		attack{"the agent of node-a adds reservedIPs to its own spec", "policy", "B7", func() error {
+			return w.agentA.Patch(ctx, a.DeepCopy(), specPatch(`{"reservedIPs":["10.224.0.9"]}`))
+		}},
+		attack{"the agent with a token without node claim patches node-b's nodeIPs", "policy", "B7", func() error {
+			return w.agentNoClaim.Patch(ctx, b.DeepCopy(), specPatch(`{"nodeIPs":["10.224.0.4"]}`))
+		}},
 		attack{"the agent creates a BlockClaim", "policy", "B7", func() error {
 			return w.agentA.Create(ctx, claimOf("10.244.9.0/24", "node-a", string(w.nodeA.UID)))
 		}},
@@ -348,10 +353,10 @@ func TestB7AttacksAreRefused(t *testing.T) {
 			if err := env.Client.Get(ctx, client.ObjectKeyFromObject(want), got); err != nil {
 				t.Fatal(err)
 			}
-			if !slices.Equal(got.Status.PodCIDRs, want.Status.PodCIDRs) || !slices.Equal(got.Status.NodeIPs, want.Status.NodeIPs) ||
-				!slices.Equal(got.Status.NonMasqueradeCIDRs, want.Status.NonMasqueradeCIDRs) || got.Status.MaxPods != want.Status.MaxPods ||
-				!meta.IsStatusConditionTrue(got.Status.Conditions, v1.NodeAllocated) || len(got.Labels) != 0 {
-				t.Errorf("NodeNetworkConfig %s changed: %+v", want.Name, got.Status)
+			if !slices.Equal(got.Spec.PodCIDRs, want.Spec.PodCIDRs) || !slices.Equal(got.Spec.NodeIPs, want.Spec.NodeIPs) ||
+				!slices.Equal(got.Spec.ReservedIPs, want.Spec.ReservedIPs) || got.Spec.MaxPods != want.Spec.MaxPods ||
+				!got.IsAllocated() || len(got.Labels) != 0 {
+				t.Errorf("NodeNetworkConfig %s changed: %+v %+v", want.Name, got.Spec, got.Status)
 			}
 			if c := meta.FindStatusCondition(got.Status.Conditions, v1.NodeProgrammed); c != nil {
 				t.Errorf("NodeNetworkConfig %s has a forged Programmed condition: %+v", want.Name, c)

@@ -36,7 +36,7 @@ func TestB7LegitimateWritesGoThrough(t *testing.T) {
 			if p == nil || p.Status != c.Status || p.Message != c.Message {
 				t.Errorf("Programmed is %+v, want %s %q", p, c.Status, c.Message)
 			}
-			if !meta.IsStatusConditionTrue(got.Status.Conditions, v1.NodeAllocated) || len(got.Status.PodCIDRs) != 1 {
+			if !got.IsAllocated() || len(got.Spec.PodCIDRs) != 1 {
 				t.Errorf("the agent's write touched the manager's status: %+v", got.Status)
 			}
 		}
@@ -58,12 +58,11 @@ func TestB7LegitimateWritesGoThrough(t *testing.T) {
 			}
 		}
 		dual := nnc.DeepCopy()
-		dual.Status.PodCIDRs = []string{"10.244.3.0/24", "fd12:3456:789a::300/120"}
-		dual.Status.NodeIPs = []string{"10.224.0.6", "fd00::6"}
-		dual.Status.ClusterPodCIDRs = []string{"10.244.0.0/16", "fd12:3456:789a::/64"}
-		dual.Status.ReservedIPs = []string{"10.224.0.7", "10.224.0.10-10.224.0.20", "10.224.0.32/28"}
-		dual.Status.NodeSubnet = "10.224.0.0/24"
-		dual.Status.MaxPods = 250
+		dual.Spec.PodCIDRs = []string{"10.244.3.0/24", "fd12:3456:789a::300/120"}
+		dual.Spec.NodeIPs = []string{"10.224.0.6", "fd00::6"}
+		dual.Spec.ReservedIPs = []string{"10.224.0.7", "10.224.0.10-10.224.0.20", "10.224.0.32/28"}
+		dual.Spec.NodeSubnet = "10.224.0.0/24"
+		dual.Spec.MaxPods = 250
 		if err := w.manager.Status().Patch(ctx, dual, client.MergeFrom(nnc)); err != nil {
 			t.Errorf("the manager's dual-stack status was refused: %v", err)
 		}

@@ -194,7 +194,7 @@ func ComputeCached(self *v1alpha1.NodeNetworkConfig, all []v1alpha1.NodeNetworkC
 	if err != nil {
 		return nil, err
 	}
-	st := &self.Status
+	st := &self.Spec
 	maxPods := clampMaxPods(st.MaxPods, st.Mode, warn)
 
 	peers := make([]node, 0, len(all))
@@ -257,7 +257,7 @@ func ComputeCached(self *v1alpha1.NodeNetworkConfig, all []v1alpha1.NodeNetworkC
 		return nil, ErrNotAllocated
 	}
 	podSpace := cluster.PodCIDRs()
-	nonMasq := ownNonMasquerade(self, cluster, warn)
+	nonMasq := cluster.NonMasquerade // one list for every node: a node's object cannot turn off its SNAT (R15, B7)
 
 	// The node's own addresses, blocks or reservation, are never routed away.
 	routes, nodeIPs := peerRoutes(node{name: me.name, podCIDRs: sources}, peers, warn)
@@ -352,20 +352,20 @@ func proxyNeighbors(reserved []nodesubnet.Run, legacy []netip.Prefix, uplink net
 // node subnet, R40) and hold at most maxPods addresses: the CNI configuration hands out
 // exactly the reservation.
 func parseReservation(self *v1alpha1.NodeNetworkConfig, maxPods int, nodeNetwork []netip.Prefix) ([]nodesubnet.Run, netip.Prefix, error) {
-	st := &self.Status
+	st := &self.Spec
 	if len(st.ReservedIPs) > maxReservedEntries {
-		return nil, netip.Prefix{}, fmt.Errorf("NodeNetworkConfig %q: status.reservedIPs holds %d entries, more than %d (R41)", self.Name, len(st.ReservedIPs), maxReservedEntries)
+		return nil, netip.Prefix{}, fmt.Errorf("NodeNetworkConfig %q: spec.reservedIPs holds %d entries, more than %d (R41)", self.Name, len(st.ReservedIPs), maxReservedEntries)
 	}
 	runs, err := nodesubnet.ParseReserved(st.ReservedIPs)
 	if err != nil {
-		return nil, netip.Prefix{}, fmt.Errorf("NodeNetworkConfig %q: status.%w", self.Name, err)
+		return nil, netip.Prefix{}, fmt.Errorf("NodeNetworkConfig %q: spec.%w", self.Name, err)
 	}
 	if len(runs) == 0 {
 		return nil, netip.Prefix{}, nil
 	}
 	subnet, err := netip.ParsePrefix(st.NodeSubnet)
 	if err != nil || subnet != subnet.Masked() {
-		return nil, netip.Prefix{}, fmt.Errorf("NodeNetworkConfig %q: status.nodeSubnet %q is not a canonical CIDR; the reservation %v needs its subnet (R40)", self.Name, st.NodeSubnet, st.ReservedIPs)
+		return nil, netip.Prefix{}, fmt.Errorf("NodeNetworkConfig %q: spec.nodeSubnet %q is not a canonical CIDR; the reservation %v needs its subnet (R40)", self.Name, st.NodeSubnet, st.ReservedIPs)
 	}
 	total := 0
 	for _, r := range runs {
@@ -373,15 +373,15 @@ func parseReservation(self *v1alpha1.NodeNetworkConfig, maxPods int, nodeNetwork
 			return nil, netip.Prefix{}, fmt.Errorf("NodeNetworkConfig %q: reserved addresses %s-%s are not IPv4: NodeSubnet pods take IPv4 node-subnet addresses (R40)", self.Name, r.First, r.Last)
 		}
 		if !subnet.Contains(r.First) || !subnet.Contains(r.Last) {
-			return nil, netip.Prefix{}, fmt.Errorf("NodeNetworkConfig %q: reserved addresses %s-%s lie outside status.nodeSubnet %s (R40)", self.Name, r.First, r.Last, subnet)
+			return nil, netip.Prefix{}, fmt.Errorf("NodeNetworkConfig %q: reserved addresses %s-%s lie outside spec.nodeSubnet %s (R40)", self.Name, r.First, r.Last, subnet)
 		}
 		total += min(r.Len(), math.MaxInt/2)
 	}
 	if why := checkPrefix(subnet); why != "" || !slices.ContainsFunc(nodeNetwork, func(p netip.Prefix) bool { return p.Bits() <= subnet.Bits() && p.Contains(subnet.Addr()) }) {
-		return nil, netip.Prefix{}, fmt.Errorf("NodeNetworkConfig %q: status.nodeSubnet %s is not a subnet of the node network %v (R40, B7)", self.Name, subnet, nodeNetwork)
+		return nil, netip.Prefix{}, fmt.Errorf("NodeNetworkConfig %q: spec.nodeSubnet %s is not a subnet of the node network %v (R40, B7)", self.Name, subnet, nodeNetwork)
 	}
 	if total > maxPods {
-		return nil, netip.Prefix{}, fmt.Errorf("NodeNetworkConfig %q: status.reservedIPs hold %d addresses, more than maxPods %d (R40, R41)", self.Name, total, maxPods)
+		return nil, netip.Prefix{}, fmt.Errorf("NodeNetworkConfig %q: spec.reservedIPs hold %d addresses, more than maxPods %d (R40, R41)", self.Name, total, maxPods)
 	}
 	return runs, subnet, nil
 }

@@ -56,12 +56,10 @@ func mustCluster(st *v1alpha1.OverlayClusterStatus) *Cluster {
 func nnc(name string, age int, podCIDRs, nodeIPs []string) v1alpha1.NodeNetworkConfig {
 	return v1alpha1.NodeNetworkConfig{
 		ObjectMeta: metav1.ObjectMeta{Name: name, CreationTimestamp: metav1.NewTime(t0.Add(time.Duration(age) * time.Minute))},
-		Status: v1alpha1.NodeNetworkConfigStatus{
+		Spec: v1alpha1.NodeNetworkConfigSpec{
 			PodCIDRs:           podCIDRs,
 			NodeIPs:            nodeIPs,
 			MaxPods:            250,
-			ClusterPodCIDRs:    []string{"10.244.0.0/16", "fd12:3456:789a::/64"},
-			NonMasqueradeCIDRs: []string{"10.244.0.0/16", "fd12:3456:789a::/64"},
 		},
 	}
 }
@@ -178,11 +176,7 @@ func TestComputeFamilyRules(t *testing.T) {
 	narrow := mustCluster(&narrowStatus)
 	// The node's own copies of the cluster-wide lists are not trusted to widen them.
 	tampered := dual1
-	tampered.Status.NonMasqueradeCIDRs = []string{"0.0.0.0/1", "128.0.0.0/1", "::/0"}
-	tampered.Status.ClusterPodCIDRs = []string{"0.0.0.0/0"}
 	v4 := nnc("node-1", 0, []string{"10.244.1.0/24"}, []string{"10.224.0.4"})
-	v4.Status.ClusterPodCIDRs = []string{"10.244.0.0/16"}
-	v4.Status.NonMasqueradeCIDRs = []string{"10.244.0.0/16"}
 
 	tests := []struct {
 		name    string
@@ -295,7 +289,7 @@ func TestComputeErrors(t *testing.T) {
 	twoV4 := nnc("node-1", 0, []string{"10.244.1.0/24", "10.244.2.0/24"}, nil)
 	nodeSubnet := func(reserved []string, subnet string) v1alpha1.NodeNetworkConfig {
 		n := nsNode("node-1", reserved, "10.224.0.4")
-		n.Status.NodeSubnet = subnet
+		n.Spec.NodeSubnet = subnet
 		return n
 	}
 	outside := nnc("node-1", 0, []string{"10.245.1.0/24"}, nil)
@@ -313,13 +307,13 @@ func TestComputeErrors(t *testing.T) {
 		{name: "a node without a block is not allocated yet", self: unallocated, wantIs: ErrNotAllocated},
 		{name: "R40 a NodeSubnet node without a reservation is not allocated yet", self: nodeSubnet(nil, "10.224.0.0/24"), wantIs: ErrNotAllocated},
 		{name: "R40 a malformed reservation is an error", self: nodeSubnet([]string{"10.224.0.9-10.224.0.7"}, "10.224.0.0/24"),
-			wantMsg: `status.reservedIPs[0]: "10.224.0.9-10.224.0.7" is not an address, a CIDR or a first-last range of one family`},
+			wantMsg: `spec.reservedIPs[0]: "10.224.0.9-10.224.0.7" is not an address, a CIDR or a first-last range of one family`},
 		{name: "R40 a reservation needs its subnet", self: nodeSubnet([]string{"10.224.0.8/30"}, ""),
-			wantMsg: `status.nodeSubnet "" is not a canonical CIDR; the reservation [10.224.0.8/30] needs its subnet (R40)`},
+			wantMsg: `spec.nodeSubnet "" is not a canonical CIDR; the reservation [10.224.0.8/30] needs its subnet (R40)`},
 		{name: "R40 a reservation outside its subnet is an error", self: nodeSubnet([]string{"10.225.0.8/30"}, "10.224.0.0/24"),
-			wantMsg: "reserved addresses 10.225.0.8-10.225.0.11 lie outside status.nodeSubnet 10.224.0.0/24 (R40)"},
+			wantMsg: "reserved addresses 10.225.0.8-10.225.0.11 lie outside spec.nodeSubnet 10.224.0.0/24 (R40)"},
 		{name: "R41 a reservation larger than maxPods is an error", self: nodeSubnet([]string{"10.224.0.0/25"}, "10.224.0.0/24"),
-			wantMsg: "status.reservedIPs hold 128 addresses, more than maxPods 30 (R40, R41)"},
+			wantMsg: "spec.reservedIPs hold 128 addresses, more than maxPods 30 (R40, R41)"},
 		{name: "R40 NodeSubnet reservations are IPv4", self: nodeSubnet([]string{"fd10:224::10-fd10:224::20"}, "fd10:224::/64"),
 			wantMsg: "reserved addresses fd10:224::10-fd10:224::20 are not IPv4"},
 		{name: "a non-canonical own block is an error", self: malformed, wantMsg: "did you mean 10.244.1.0/24"},
@@ -327,13 +321,13 @@ func TestComputeErrors(t *testing.T) {
 		{name: "B7 an own block outside the pod CIDRs is an error", self: outside, wantMsg: "own block 10.245.1.0/24 lies outside the cluster's pod CIDRs [10.244.0.0/16] (B7)"},
 		{name: "B7 an own block of another length than the cluster's is an error", self: wrongLength, wantMsg: "own block 10.244.0.0/23 is not a /24"},
 		{name: "B7 an own /0 block is an error", self: everything, wantMsg: "own block 0.0.0.0/0 is /0"},
-		{name: "B7 more own blocks than families is an error", self: tooMany, wantMsg: "status.podCIDRs holds 3 blocks"},
-		{name: "B7 a node subnet outside the node network is an error", self: nsOutside, wantMsg: "status.nodeSubnet 10.225.0.0/24 is not a subnet of the node network"},
+		{name: "B7 more own blocks than families is an error", self: tooMany, wantMsg: "spec.podCIDRs holds 3 blocks"},
+		{name: "B7 a node subnet outside the node network is an error", self: nsOutside, wantMsg: "spec.nodeSubnet 10.225.0.0/24 is not a subnet of the node network"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cluster := testCluster
-			if tt.self.Status.Mode == v1alpha1.ModeNodeSubnet {
+			if tt.self.Spec.Mode == v1alpha1.ModeNodeSubnet {
 				cluster = nsCluster
 			}
 			_, err := Compute(&tt.self, nil, cluster, nil, CNIOptions{})
@@ -399,8 +393,6 @@ func benchPeers() ([]v1alpha1.NodeNetworkConfig, *Cluster) {
 			[]string{fmt.Sprintf("10.%d.%d.0/24", 128+i/256, i%256), netip.MustParsePrefix(fmt.Sprintf("fd12:3456:789a::%x:%x/120", i>>8, (i&0xff)<<8)).String()},
 			[]string{fmt.Sprintf("10.224.%d.%d", i/250, i%250+4), fmt.Sprintf("fd10:224::%x", i+4)})
 		all[i].UID, all[i].ResourceVersion = types.UID(fmt.Sprint("uid-", i)), "1"
-		all[i].Status.ClusterPodCIDRs = []string{"10.128.0.0/9", "fd12:3456:789a::/64"}
-		all[i].Status.NonMasqueradeCIDRs = all[i].Status.ClusterPodCIDRs
 	}
 	st := testStatus.DeepCopy()
 	st.Pools[0].CIDRs = []string{"10.128.0.0/9"}
@@ -451,14 +443,12 @@ func BenchmarkComputeOnePeerChangedOf5000(b *testing.B) {
 func nsNode(name string, reserved []string, nodeIP string) v1alpha1.NodeNetworkConfig {
 	return v1alpha1.NodeNetworkConfig{
 		ObjectMeta: metav1.ObjectMeta{Name: name, CreationTimestamp: metav1.NewTime(t0)},
-		Status: v1alpha1.NodeNetworkConfigStatus{
+		Spec: v1alpha1.NodeNetworkConfigSpec{
 			Mode:               v1alpha1.ModeNodeSubnet,
 			ReservedIPs:        reserved,
 			NodeSubnet:         "10.224.0.0/24",
 			NodeIPs:            []string{nodeIP},
 			MaxPods:            30,
-			ClusterPodCIDRs:    []string{"10.244.0.0/16"},
-			NonMasqueradeCIDRs: []string{"10.244.0.0/16", "10.224.0.0/16"},
 		},
 	}
 }
@@ -468,7 +458,7 @@ func TestComputeNodeSubnet(t *testing.T) {
 	peerNS := nsNode("node-2", []string{"10.224.0.37-10.224.0.66"}, "10.224.0.5")
 	// Mid-migration a peer may already hold its Overlay block (R50).
 	peerOverlay := nnc("node-3", 0, []string{"10.244.3.0/24"}, []string{"10.224.0.6"})
-	peerOverlay.Status.Mode = v1alpha1.ModeOverlay
+	peerOverlay.Spec.Mode = v1alpha1.ModeOverlay
 
 	got, err := Compute(&self, []v1alpha1.NodeNetworkConfig{self, peerNS, peerOverlay}, nsCluster, nil, CNIOptions{})
 	if err != nil {
@@ -513,7 +503,7 @@ func TestComputeNodeSubnet(t *testing.T) {
 
 func TestBuildNodeSubnetCNIConflist(t *testing.T) {
 	self := nsNode("node-1", []string{"10.224.0.7", "10.224.0.9-10.224.0.10"}, "10.224.0.4")
-	self.Status.MaxPods = 10
+	self.Spec.MaxPods = 10
 	got, err := Compute(&self, nil, nsCluster, nil, CNIOptions{IPAMDataDir: "/run/test/ipam"})
 	if err != nil {
 		t.Fatalf("Compute: %v", err)
@@ -572,8 +562,6 @@ func TestBuildNodeSubnetCNIConflist(t *testing.T) {
 // to Overlay migration: they stay reachable and are masqueraded (R50, R16).
 func TestComputeLegacyLeases(t *testing.T) {
 	self := nnc("node-1", 0, []string{"10.244.1.0/24"}, []string{"10.224.0.4"})
-	self.Status.ClusterPodCIDRs = []string{"10.244.0.0/16"}
-	self.Status.NonMasqueradeCIDRs = []string{"10.244.0.0/16"}
 	leases := addrs("10.244.1.2", "10.224.0.9", "10.224.0.10", "fd10:224::9")
 
 	got, err := Compute(&self, nil, testCluster, leases, CNIOptions{})
@@ -634,7 +622,7 @@ func TestBuildNodeSubnetCNIErrors(t *testing.T) {
 // moves the reservation, no pod gets the address and nothing answers for it (R40).
 func TestComputeNodeSubnetSkipsNodeAddresses(t *testing.T) {
 	self := nsNode("node-1", []string{"10.224.0.4-10.224.0.8"}, "10.224.0.9")
-	self.Status.MaxPods = 10
+	self.Spec.MaxPods = 10
 	late := nsNode("node-2", nil, "10.224.0.5")
 	last := nsNode("node-3", nil, "10.224.0.8")
 	got, err := Compute(&self, []v1alpha1.NodeNetworkConfig{late, last}, nsCluster, addrs("10.224.0.5"), CNIOptions{})
@@ -661,7 +649,7 @@ func TestComputeNodeSubnetSkipsNodeAddresses(t *testing.T) {
 	}
 
 	// Every reserved address taken by nodes: nothing to hand out yet.
-	self.Status.ReservedIPs = []string{"10.224.0.5"}
+	self.Spec.ReservedIPs = []string{"10.224.0.5"}
 	if _, err := Compute(&self, []v1alpha1.NodeNetworkConfig{late}, nsCluster, nil, CNIOptions{}); !errors.Is(err, ErrNotAllocated) {
 		t.Errorf("a reservation of node addresses only: error = %v, want ErrNotAllocated", err)
 	}
@@ -679,7 +667,7 @@ func TestComputeUnsetMaxPodsTakesTheModeDefault(t *testing.T) {
 			if tt.mode == v1alpha1.ModeNodeSubnet {
 				self = nsNode("node-1", []string{"10.224.0.7-10.224.0.36"}, "10.224.0.4")
 			}
-			self.Status.Mode, self.Status.MaxPods = tt.mode, 0
+			self.Spec.Mode, self.Spec.MaxPods = tt.mode, 0
 			got, err := Compute(&self, nil, testCluster, nil, CNIOptions{})
 			if err != nil {
 				t.Fatalf("Compute: %v", err)
@@ -687,7 +675,7 @@ func TestComputeUnsetMaxPodsTakesTheModeDefault(t *testing.T) {
 			if got.CNI.Capacity != tt.want {
 				t.Errorf("capacity = %d, want the %s default %d", got.CNI.Capacity, tt.mode, tt.want)
 			}
-			want := fmt.Sprintf("status.maxPods is unset; limiting the node to the %s default of %d pods (R12, R32, R41)", tt.mode, tt.want)
+			want := fmt.Sprintf("spec.maxPods is unset; limiting the node to the %s default of %d pods (R12, R32, R41)", tt.mode, tt.want)
 			if len(got.Warnings) == 0 || got.Warnings[0] != want {
 				t.Errorf("warnings = %q, want first %q", got.Warnings, want)
 			}

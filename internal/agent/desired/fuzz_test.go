@@ -89,10 +89,10 @@ func FuzzComputeAdversarialPeers(f *testing.F) {
 		}
 		own := pfx("10.244.1.0/24", "fd12:3456:789a::100/120")
 		ownIPs := addrs("10.224.0.4", "fd10:224::4")
-		status := map[string]*v1alpha1.NodeNetworkConfigStatus{}
+		status := map[string]*v1alpha1.NodeNetworkConfigSpec{}
 		for i := range all {
 			if _, dup := status[all[i].Name]; !dup {
-				status[all[i].Name] = &all[i].Status
+				status[all[i].Name] = &all[i].Spec
 			}
 		}
 		via := map[netip.Addr]string{}

@@ -105,9 +105,9 @@ func (c *Cluster) checkNodeIP(a netip.Addr) string {
 // longer than the schema allows is not read.
 func (c *Cluster) parsePeer(nnc *v1alpha1.NodeNetworkConfig) (n node, problems []string) {
 	n = node{name: nnc.Name, rank: rank{created: nnc.CreationTimestamp.UnixNano(), name: nnc.Name}}
-	st := &nnc.Status
+	st := &nnc.Spec
 	if len(st.PodCIDRs) > maxPodCIDRs {
-		problems = append(problems, fmt.Sprintf("status.podCIDRs holds %d entries, more than %d", len(st.PodCIDRs), maxPodCIDRs))
+		problems = append(problems, fmt.Sprintf("spec.podCIDRs holds %d entries, more than %d", len(st.PodCIDRs), maxPodCIDRs))
 	} else {
 		for _, s := range st.PodCIDRs {
 			p, err := netip.ParsePrefix(s)
@@ -131,7 +131,7 @@ func (c *Cluster) parsePeer(nnc *v1alpha1.NodeNetworkConfig) (n node, problems [
 		}
 	}
 	if len(st.NodeIPs) > maxNodeIPs {
-		problems = append(problems, fmt.Sprintf("status.nodeIPs holds %d entries, more than %d", len(st.NodeIPs), maxNodeIPs))
+		problems = append(problems, fmt.Sprintf("spec.nodeIPs holds %d entries, more than %d", len(st.NodeIPs), maxNodeIPs))
 		return n, problems
 	}
 	for _, s := range st.NodeIPs {

@@ -98,8 +98,8 @@ func TestComputeSkipsPeersThatBreakTheRules(t *testing.T) {
 			name: "B7 lists longer than the schema allows are not read",
 			bad:  nnc("evil", 9, []string{"10.244.9.0/24", "10.244.10.0/24", "10.244.11.0/24"}, []string{"10.224.0.66", "10.224.0.67", "10.224.0.68"}),
 			wantProblems: []string{
-				"status.podCIDRs holds 3 entries, more than 2",
-				"status.nodeIPs holds 3 entries, more than 2",
+				"spec.podCIDRs holds 3 entries, more than 2",
+				"spec.nodeIPs holds 3 entries, more than 2",
 			},
 		},
 		{
@@ -199,7 +199,7 @@ func TestComputeClampsMaxPods(t *testing.T) {
 		want    int
 	}{{1, 10}, {100000, 250}, {-5, 250}, {120, 120}} {
 		self := nnc("node-1", 0, []string{"10.244.1.0/24"}, []string{"10.224.0.4"})
-		self.Status.MaxPods = tt.maxPods
+		self.Spec.MaxPods = tt.maxPods
 		got, err := Compute(&self, nil, testCluster, nil, CNIOptions{})
 		if err != nil {
 			t.Fatalf("maxPods %d: %v", tt.maxPods, err)
@@ -219,9 +219,9 @@ func TestComputeCachedMatchesCompute(t *testing.T) {
 		return n
 	}
 	moved := dual3
-	moved.Status.NodeIPs = []string{"10.224.0.9", "fd10:224::9"}
+	moved.Spec.NodeIPs = []string{"10.224.0.9", "fd10:224::9"}
 	bad := dual3
-	bad.Status.PodCIDRs = []string{"0.0.0.0/0"}
+	bad.Spec.PodCIDRs = []string{"0.0.0.0/0"}
 	steps := [][]v1alpha1.NodeNetworkConfig{
 		{withMeta(dual1, "1"), withMeta(dual2, "2")},
 		{withMeta(dual1, "1"), withMeta(dual2, "2"), withMeta(dual3, "3")},

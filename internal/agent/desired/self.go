@@ -17,7 +17,7 @@ const (
 	MaxMaxPods = 250
 )
 
-// maxReservedEntries bounds status.reservedIPs before it is parsed: a reservation holds
+// maxReservedEntries bounds spec.reservedIPs before it is parsed: a reservation holds
 // at most MaxMaxPods addresses, so never more entries.
 const maxReservedEntries = MaxMaxPods
 
@@ -28,16 +28,16 @@ const maxReservedEntries = MaxMaxPods
 // warning, as every peer drops it.
 func (c *Cluster) parseSelf(self *v1alpha1.NodeNetworkConfig, warn func(string, ...any)) (node, error) {
 	n := node{name: self.Name}
-	st := &self.Status
+	st := &self.Spec
 	if len(st.PodCIDRs) > maxPodCIDRs {
-		return n, fmt.Errorf("NodeNetworkConfig %q: status.podCIDRs holds %d blocks, more than one per family", self.Name, len(st.PodCIDRs))
+		return n, fmt.Errorf("NodeNetworkConfig %q: spec.podCIDRs holds %d blocks, more than one per family", self.Name, len(st.PodCIDRs))
 	}
 	var err error
-	if n.podCIDRs, err = parsePrefixes("status.podCIDRs", st.PodCIDRs); err != nil {
+	if n.podCIDRs, err = parsePrefixes("spec.podCIDRs", st.PodCIDRs); err != nil {
 		return n, fmt.Errorf("NodeNetworkConfig %q: %w", self.Name, err)
 	}
 	if len(familiesOf(n.podCIDRs)) != len(n.podCIDRs) {
-		return n, fmt.Errorf("NodeNetworkConfig %q: status.podCIDRs %v holds two blocks of one family", self.Name, st.PodCIDRs)
+		return n, fmt.Errorf("NodeNetworkConfig %q: spec.podCIDRs %v holds two blocks of one family", self.Name, st.PodCIDRs)
 	}
 	for _, p := range n.podCIDRs {
 		if why := c.checkBlock(p); why != "" {
@@ -45,13 +45,13 @@ func (c *Cluster) parseSelf(self *v1alpha1.NodeNetworkConfig, warn func(string, 
 		}
 	}
 	if len(st.NodeIPs) > maxNodeIPs {
-		warn("own status.nodeIPs holds %d entries, more than %d; all ignored (B7)", len(st.NodeIPs), maxNodeIPs)
+		warn("own spec.nodeIPs holds %d entries, more than %d; all ignored (B7)", len(st.NodeIPs), maxNodeIPs)
 		return n, nil
 	}
 	for _, s := range st.NodeIPs {
 		a, err := netip.ParseAddr(s)
 		if err != nil {
-			warn("own status.nodeIPs entry %q is not an IP address; ignored", s)
+			warn("own spec.nodeIPs entry %q is not an IP address; ignored", s)
 			continue
 		}
 		if why := c.checkNodeIP(a); why != "" {
@@ -69,42 +69,15 @@ func clampMaxPods(maxPods int32, mode v1alpha1.NetworkMode, warn func(string, ..
 	switch {
 	case maxPods <= 0:
 		maxPods = netconf.DefaultMaxPods(mode)
-		warn("status.maxPods is unset; limiting the node to the %s default of %d pods (R12, R32, R41)", cmp.Or(mode, v1alpha1.ModeOverlay), maxPods)
+		warn("spec.maxPods is unset; limiting the node to the %s default of %d pods (R12, R32, R41)", cmp.Or(mode, v1alpha1.ModeOverlay), maxPods)
 	case maxPods < MinMaxPods:
-		warn("status.maxPods %d is below %d; using %d (R12)", maxPods, MinMaxPods, MinMaxPods)
+		warn("spec.maxPods %d is below %d; using %d (R12)", maxPods, MinMaxPods, MinMaxPods)
 		maxPods = MinMaxPods
 	case maxPods > MaxMaxPods:
-		warn("status.maxPods %d is above %d; using %d (R12, R32, R41)", maxPods, MaxMaxPods, MaxMaxPods)
+		warn("spec.maxPods %d is above %d; using %d (R12, R32, R41)", maxPods, MaxMaxPods, MaxMaxPods)
 		maxPods = MaxMaxPods
 	}
 	return maxPods
-}
-
-// ownNonMasquerade returns the destinations that keep the pod source address: the
-// cluster's list. The node's own copy of it (status.nonMasqueradeCIDRs, written by
-// managers that copy the cluster-wide facts into every NodeNetworkConfig) is read only to
-// report the entries the cluster's list does not cover: one object must not be able to
-// turn off the node's SNAT (R15, B7).
-func ownNonMasquerade(self *v1alpha1.NodeNetworkConfig, c *Cluster, warn func(string, ...any)) []netip.Prefix {
-	if n := len(self.Status.NonMasqueradeCIDRs) + len(self.Status.ClusterPodCIDRs); n > 2*MaxNonMasqueradeCIDRs {
-		warn("own status.nonMasqueradeCIDRs and status.clusterPodCIDRs hold %d entries; not read (B7)", n)
-		return c.NonMasquerade
-	}
-	for _, s := range self.Status.NonMasqueradeCIDRs {
-		p, err := netip.ParsePrefix(s)
-		if err == nil && slices.ContainsFunc(c.NonMasquerade, func(q netip.Prefix) bool { return q.Bits() <= p.Bits() && q.Contains(p.Addr()) }) {
-			continue
-		}
-		warn("own status.nonMasqueradeCIDRs entry %q is not in the cluster's non-masquerade ranges; it is masqueraded (R15, B7)", s)
-	}
-	for _, s := range self.Status.ClusterPodCIDRs {
-		p, err := netip.ParsePrefix(s)
-		if err == nil && slices.ContainsFunc(c.PodCIDRs(), func(q netip.Prefix) bool { return q.Bits() <= p.Bits() && q.Contains(p.Addr()) }) {
-			continue
-		}
-		warn("own status.clusterPodCIDRs entry %q is not in the cluster's pod CIDRs; ignored (B7)", s)
-	}
-	return c.NonMasquerade
 }
 
 // skippedPeers lists the peers with problems, by name.

@@ -119,7 +119,7 @@ func run() (err error) {
 		if p != nil {
 			st = string(p.Status) + " (" + p.Reason + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", n, strings.Join(nncs[n].Status.PodCIDRs, ","), nncs[n].Status.MaxPods, st)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", n, strings.Join(nncs[n].Spec.PodCIDRs, ","), nncs[n].Spec.MaxPods, st)
 	}
 	_ = tw.Flush()
 
