@@ -176,8 +176,8 @@ func TestRealNodes(t *testing.T) {
 		}
 		for _, n := range nodes {
 			if !slices.Equal(after[n].Spec.PodCIDRs, nncs[n].Spec.PodCIDRs) || !slices.Equal(after[n].Spec.NodeIPs, nncs[n].Spec.NodeIPs) ||
-				!slices.Equal(after[n].Status.NonMasqueradeCIDRs, nncs[n].Status.NonMasqueradeCIDRs) {
-				t.Errorf("node %s: status changed after refused attacks: %+v, was %+v", n, after[n].Status, nncs[n].Status)
+				after[n].Generation != nncs[n].Generation || !after[n].IsAllocated() {
+				t.Errorf("node %s: changed after refused attacks: %+v %+v, was %+v %+v", n, after[n].Spec, after[n].Status, nncs[n].Spec, nncs[n].Status)
 			}
 		}
 	})
