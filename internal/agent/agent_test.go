@@ -127,8 +127,8 @@ func (f *fakeDatapath) Calls() []fakeCall {
 }
 
 // createNNC creates a NodeNetworkConfig as the controller does: the allocation in the
-// create's spec, and an Allocated=False condition when the node waits. An empty podCIDR
-// means not allocated yet.
+// create's spec, and the Allocated condition of a node that waited. An empty podCIDR means
+// not allocated yet.
 func createNNC(t *testing.T, name, podCIDR, nodeIP string, maxPods int32) *v1alpha1.NodeNetworkConfig {
 	t.Helper()
 	ctx := context.Background()
@@ -148,11 +148,15 @@ func createNNC(t *testing.T, name, podCIDR, nodeIP string, maxPods int32) *v1alp
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), nnc) })
+	// The condition of a node that waited (True once allocated), so that tests can check
+	// that the agent leaves it alone.
+	allocated := metav1.Condition{Type: v1alpha1.NodeAllocated, Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonAllocated, Message: "holds " + podCIDR}
 	if podCIDR == "" {
-		meta.SetStatusCondition(&nnc.Status.Conditions, metav1.Condition{Type: v1alpha1.NodeAllocated, Status: metav1.ConditionFalse, Reason: v1alpha1.ReasonPoolExhausted, Message: "waits"})
-		if err := env.Client.Status().Update(ctx, nnc); err != nil {
-			t.Fatal(err)
-		}
+		allocated.Status, allocated.Reason, allocated.Message = metav1.ConditionFalse, v1alpha1.ReasonPoolExhausted, "waits"
+	}
+	meta.SetStatusCondition(&nnc.Status.Conditions, allocated)
+	if err := env.Client.Status().Update(ctx, nnc); err != nil {
+		t.Fatal(err)
 	}
 	return nnc
 }

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -276,7 +275,13 @@ func runScenario(t *testing.T, binDir string, dual bool, mode v1alpha1.NetworkMo
 
 			live := &v1alpha1.OverlayCluster{}
 			g.Expect(c.env.Client.Get(ctx, types.NamespacedName{Name: v1alpha1.ClusterName}, live)).To(Succeed())
-			cluster := netip.MustParsePrefix(live.Spec.PodCIDRs[slices.Index(c.topo.Families, f)])
+			var cluster netip.Prefix
+			for _, pool := range live.Status.Pools {
+				if pool.Family == f {
+					cluster = netip.MustParsePrefix(pool.CIDRs[0])
+				}
+			}
+			g.Expect(cluster.IsValid()).To(BeTrue(), "no %s pool in the OverlayCluster status", f)
 			g.Expect(topo.External.RouteVia(cluster, node1.Addr(f))).To(Succeed())
 			drops := dropCount(g, node1, f)
 			_, err = topology.Probe(ctx, topo.External.NS, dst, probeTimeout)
