@@ -105,7 +105,7 @@ type NodeReconciler struct {
 }
 
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
-// +kubebuilder:rbac:groups=network.overlaynet.io,resources=nodenetworkconfigs,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=network.overlaynet.io,resources=nodenetworkconfigs,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=network.overlaynet.io,resources=nodenetworkconfigs/status,verbs=update;patch
 // +kubebuilder:rbac:groups=network.overlaynet.io,resources=blockclaims,verbs=get;list;watch;create;delete
 

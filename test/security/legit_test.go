@@ -63,8 +63,11 @@ func TestB7LegitimateWritesGoThrough(t *testing.T) {
 		dual.Spec.ReservedIPs = []string{"10.224.0.7", "10.224.0.10-10.224.0.20", "10.224.0.32/28"}
 		dual.Spec.NodeSubnet = "10.224.0.0/24"
 		dual.Spec.MaxPods = 250
-		if err := w.manager.Status().Patch(ctx, dual, client.MergeFrom(nnc)); err != nil {
-			t.Errorf("the manager's dual-stack status was refused: %v", err)
+		// The compare-and-swap update internal/controller makes (resourceVersion set).
+		if err := w.manager.Update(ctx, dual); err != nil {
+			t.Errorf("the manager's dual-stack spec update was refused: %v", err)
+		} else if got := (&v1.NodeNetworkConfig{}); env.Client.Get(ctx, client.ObjectKeyFromObject(dual), got) != nil || len(got.Spec.PodCIDRs) != 2 {
+			t.Errorf("the manager's dual-stack spec was not stored: %+v", got.Spec)
 		}
 		if err := w.manager.Delete(ctx, claimOf("10.244.3.0/24", node.Name, string(node.UID))); err != nil {
 			t.Errorf("the manager's release was refused: %v", err)

@@ -102,6 +102,7 @@ the +kubebuilder:rbac markers in internal/controller (make manifests).
   - get
   - list
   - patch
+  - update
   - watch
 - apiGroups:
   - network.overlaynet.io
