@@ -34,6 +34,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/overlaynet/overlaynet/api/v1alpha1"
@@ -108,8 +109,10 @@ type contender struct {
 	name string
 	// start runs it against the control plane of kubeconfig.
 	start func(kubeconfig string) (*exec.Cmd, error)
-	// allocated counts the nodes it allocated and reports a duplicate block.
-	allocated func(ctx context.Context, c client.Client) (int, string, error)
+	// allocated counts the nodes it allocated and reports a duplicate block, reading
+	// from a watch-fed cache of watched.
+	allocated func(ctx context.Context, c client.Reader) (int, string, error)
+	watched   client.Object
 	// counts says which writes are the contender's.
 	counts func(key string) bool
 }
@@ -192,13 +195,27 @@ func (b *bench) run(ct contender) (result, error) {
 		}
 		go func() { apiProfiled <- captureAPIServerProfile(ctx, env, b.apiProfile+suffix, 20) }()
 	}
+	// The bench watches what it counts, as any client would, instead of listing every
+	// object several times a second: the lists would cost the API server more than the
+	// allocations it measures.
+	watch, err := cache.New(env.Config, cache.Options{Scheme: c.Scheme()})
+	if err != nil {
+		return res, err
+	}
+	if _, err := watch.GetInformer(ctx, ct.watched); err != nil {
+		return res, err
+	}
+	go func() { _ = watch.Start(ctx) }()
+	if !watch.WaitForCacheSync(ctx) {
+		return res, errors.New("the bench's watch did not sync")
+	}
 	fmt.Printf("[%s] creating %d Nodes with %d writers\n", ct.name, b.n, b.writers)
 	start := time.Now()
 	if err := b.createNodes(ctx, c, ovc.Spec.VNetCIDRs[0]); err != nil {
 		return res, err
 	}
 	for {
-		allocated, dup, err := ct.allocated(ctx, c)
+		allocated, dup, err := ct.allocated(ctx, watch)
 		if err != nil {
 			return res, err
 		}
@@ -271,6 +288,7 @@ func (b *bench) runManager(bin, profile string) (result, error) {
 			return exec.Command(bin, args...), nil
 		},
 		allocated: countAllocatedNNCs,
+		watched:   &v1.NodeNetworkConfig{},
 		counts:    func(k string) bool { return !strings.HasPrefix(k, "nodes ") }, // the kubelets' own writes
 	})
 }
@@ -291,6 +309,7 @@ func (b *bench) runNodeIPAM() (result, error) {
 				"--secure-port", "0", "--use-service-account-credentials=false"), nil
 		},
 		allocated: countPodCIDRs,
+		watched:   &corev1.Node{},
 		counts:    func(k string) bool { return strings.HasPrefix(k, "nodes PATCH") || strings.HasPrefix(k, "events") },
 	})
 }
@@ -349,7 +368,7 @@ func (b *bench) createNodes(ctx context.Context, c client.Client, vnet string) e
 	return nil
 }
 
-func countAllocatedNNCs(ctx context.Context, c client.Client) (int, string, error) {
+func countAllocatedNNCs(ctx context.Context, c client.Reader) (int, string, error) {
 	list := &v1.NodeNetworkConfigList{}
 	if err := c.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
 		return 0, "", err
@@ -369,7 +388,7 @@ func countAllocatedNNCs(ctx context.Context, c client.Client) (int, string, erro
 	return k, dup, nil
 }
 
-func countPodCIDRs(ctx context.Context, c client.Client) (int, string, error) {
+func countPodCIDRs(ctx context.Context, c client.Reader) (int, string, error) {
 	list := &corev1.NodeList{}
 	if err := c.List(ctx, list, client.UnsafeDisableDeepCopy); err != nil {
 		return 0, "", err
