@@ -229,12 +229,12 @@ func TestB7AttacksAreRefused(t *testing.T) {
 
 	t.Run("the installed RBAC already refuses the agent and third parties", func(t *testing.T) {
 		for name, err := range map[string]error{
-			"the agent creates a BlockClaim":               w.agentA.Create(ctx, claimOf("10.244.9.0/24", "node-a", string(w.nodeA.UID))),
-			"the agent deletes node-b's BlockClaim":        w.agentA.Delete(ctx, claimOf(peerBlock, "node-b", string(w.nodeB.UID))),
-			"the agent creates a NodeNetworkConfig":        w.agentA.Create(ctx, &v1.NodeNetworkConfig{ObjectMeta: metav1.ObjectMeta{Name: "node-z"}, Spec: v1.NodeNetworkConfigSpec{NodeUID: "z"}}),
-			"the agent deletes node-b's NodeNetworkConfig": w.agentA.Delete(ctx, b.DeepCopy()),
+			"the agent creates a BlockClaim":                 w.agentA.Create(ctx, claimOf("10.244.9.0/24", "node-a", string(w.nodeA.UID))),
+			"the agent deletes node-b's BlockClaim":          w.agentA.Delete(ctx, claimOf(peerBlock, "node-b", string(w.nodeB.UID))),
+			"the agent creates a NodeNetworkConfig":          w.agentA.Create(ctx, &v1.NodeNetworkConfig{ObjectMeta: metav1.ObjectMeta{Name: "node-z"}, Spec: v1.NodeNetworkConfigSpec{NodeUID: "z"}}),
+			"the agent deletes node-b's NodeNetworkConfig":   w.agentA.Delete(ctx, b.DeepCopy()),
 			"the agent takes node-b's block in its own spec": w.agentA.Patch(ctx, a.DeepCopy(), specPatch(`{"podCIDRs":["`+peerBlock+`"]}`)),
-			"a third party creates a BlockClaim":           w.intruder.Create(ctx, claimOf("10.244.9.0/24", "node-a", string(w.nodeA.UID))),
+			"a third party creates a BlockClaim":             w.intruder.Create(ctx, claimOf("10.244.9.0/24", "node-a", string(w.nodeA.UID))),
 		} {
 			if !apierrors.IsForbidden(err) || strings.Contains(fmt.Sprint(err), policyName) {
 				t.Errorf("%s: got %v, want RBAC's Forbidden", name, err)

@@ -57,9 +57,9 @@ func nnc(name string, age int, podCIDRs, nodeIPs []string) v1alpha1.NodeNetworkC
 	return v1alpha1.NodeNetworkConfig{
 		ObjectMeta: metav1.ObjectMeta{Name: name, CreationTimestamp: metav1.NewTime(t0.Add(time.Duration(age) * time.Minute))},
 		Spec: v1alpha1.NodeNetworkConfigSpec{
-			PodCIDRs:           podCIDRs,
-			NodeIPs:            nodeIPs,
-			MaxPods:            250,
+			PodCIDRs: podCIDRs,
+			NodeIPs:  nodeIPs,
+			MaxPods:  250,
 		},
 	}
 }
@@ -444,11 +444,11 @@ func nsNode(name string, reserved []string, nodeIP string) v1alpha1.NodeNetworkC
 	return v1alpha1.NodeNetworkConfig{
 		ObjectMeta: metav1.ObjectMeta{Name: name, CreationTimestamp: metav1.NewTime(t0)},
 		Spec: v1alpha1.NodeNetworkConfigSpec{
-			Mode:               v1alpha1.ModeNodeSubnet,
-			ReservedIPs:        reserved,
-			NodeSubnet:         "10.224.0.0/24",
-			NodeIPs:            []string{nodeIP},
-			MaxPods:            30,
+			Mode:        v1alpha1.ModeNodeSubnet,
+			ReservedIPs: reserved,
+			NodeSubnet:  "10.224.0.0/24",
+			NodeIPs:     []string{nodeIP},
+			MaxPods:     30,
 		},
 	}
 }
