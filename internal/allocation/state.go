@@ -5,6 +5,12 @@
 // client, no logging, no metrics; the controller feeds it what the API server says and
 // asks it for decisions. The API server stays the judge of uniqueness (a claim is an object
 // named after its block); State only suggests blocks and remembers what it saw.
+//
+// A node costs two API writes (B8): its claim, then the create of its NodeNetworkConfig
+// with the block in spec. Why this design and not claims for runs of blocks shared by a
+// burst of nodes, and how a crash or a second manager between the two writes is resolved,
+// is written down at the top of internal/controller/node_controller.go, beside the code
+// that makes the writes.
 package allocation
 
 import (
