@@ -179,6 +179,12 @@ var _ = Describe("Allocation", func() {
 					}
 					return c.Create(ctx, o, opts...)
 				},
+				Update: func(ctx ctxT, c client.WithWatch, o client.Object, opts ...client.UpdateOption) error {
+					if err := die(); err != nil {
+						return err
+					}
+					return c.Update(ctx, o, opts...)
+				},
 				Delete: func(ctx ctxT, c client.WithWatch, o client.Object, opts ...client.DeleteOption) error {
 					if err := die(); err != nil {
 						return err

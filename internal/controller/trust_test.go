@@ -336,33 +336,39 @@ var _ = Describe("Node addresses (B7)", func() {
 var _ = Describe("Programmed-only changes (B8)", func() {
 	BeforeEach(reset)
 
-	It("cause no manager write", func() {
-		var writes atomic.Int64
-		count := func() { writes.Add(1) }
+	It("cause no manager write, and a node allocated at once costs 2 writes: its claim and its NodeNetworkConfig", func() {
+		var writes, nodeWrites atomic.Int64
+		count := func(o client.Object) {
+			writes.Add(1)
+			switch o.(type) {
+			case *v1.BlockClaim, *v1.NodeNetworkConfig:
+				nodeWrites.Add(1)
+			}
+		}
 		stop := startManager(func(c client.WithWatch) client.Client {
 			return interceptor.NewClient(c, interceptor.Funcs{
 				Create: func(ctx ctxT, c client.WithWatch, o client.Object, opts ...client.CreateOption) error {
-					count()
+					count(o)
 					return c.Create(ctx, o, opts...)
 				},
 				Update: func(ctx ctxT, c client.WithWatch, o client.Object, opts ...client.UpdateOption) error {
-					count()
+					count(o)
 					return c.Update(ctx, o, opts...)
 				},
 				Patch: func(ctx ctxT, c client.WithWatch, o client.Object, p client.Patch, opts ...client.PatchOption) error {
-					count()
+					count(o)
 					return c.Patch(ctx, o, p, opts...)
 				},
 				Delete: func(ctx ctxT, c client.WithWatch, o client.Object, opts ...client.DeleteOption) error {
-					count()
+					count(o)
 					return c.Delete(ctx, o, opts...)
 				},
 				SubResourceUpdate: func(ctx ctxT, c client.Client, sub string, o client.Object, opts ...client.SubResourceUpdateOption) error {
-					count()
+					count(o)
 					return c.SubResource(sub).Update(ctx, o, opts...)
 				},
 				SubResourcePatch: func(ctx ctxT, c client.Client, sub string, o client.Object, p client.Patch, opts ...client.SubResourcePatchOption) error {
-					count()
+					count(o)
 					return c.SubResource(sub).Patch(ctx, o, p, opts...)
 				},
 			})
@@ -379,6 +385,7 @@ var _ = Describe("Programmed-only changes (B8)", func() {
 			settled = writes.Load()
 			return settled - prev
 		}, time.Minute, 2*time.Second).Should(BeZero())
+		Expect(nodeWrites.Load()).To(Equal(int64(2*5)), "B8: 2 writes per node")
 
 		for i := 0; i < 5; i++ {
 			nnc := allocated(Default, nodeName(i))
