@@ -62,10 +62,12 @@ type randomPeers struct {
 	rv               int
 	template         func(name string) v1alpha1.NodeNetworkConfig
 	deletingSometime bool
+	// least is the fewest blocks and node IPs a status holds.
+	least int
 }
 
 func (g *randomPeers) pick(from []string, most int) []string {
-	n := g.r.IntN(most + 1)
+	n := g.least + g.r.IntN(most+1-g.least)
 	out := make([]string, 0, n)
 	for range n {
 		out = append(out, from[g.r.IntN(len(from))])
@@ -254,6 +256,14 @@ func TestPeerIndexMatchesCompute(t *testing.T) {
 							return encs["crossSubnet"]
 						}
 						return enc
+					}
+					if macs != "MACs" {
+						// Mostly legal statuses, so that many routes share MACs.
+						g.least = 1
+						g.blocks = []string{"10.244.2.0/24", "10.244.3.0/24", "10.244.4.0/24", "10.244.5.0/24",
+							"fd12:3456:789a::200/120", "fd12:3456:789a::300/120", "fd12:3456:789a::400/120"}
+						g.nodeIPs = []string{"10.1.0.5", "10.1.0.6", "10.1.0.7", "10.2.0.4", "10.2.0.5", "10.2.0.6",
+							"fd00:1::5", "fd00:1::6", "fd00:2::4", "fd00:2::5"}
 					}
 					checkIndex(t, seed, 150, selfAt, clusterAt, nil, encAt, g)
 				}
