@@ -75,6 +75,8 @@ type PeerIndex struct {
 	// its VXLAN entry, skipped the problems of each skipped peer.
 	blockWarnings map[netip.Prefix][]string
 	encapWarnings map[netip.Prefix][]string
+	// noVia are the warnings about peers' blocks without a node IP of their family.
+	noVia map[string][]string
 	skipped       map[string][]string
 	// paths counts each peer's direct and encapsulated routes; direct and encapsulated
 	// count the peers of each kind (Paths).
@@ -128,8 +130,6 @@ type peerEntry struct {
 	claims   []netip.Addr
 	accepted []netip.Addr
 	cands    []Route
-	// noVia are the warnings about blocks without a node IP of their family.
-	noVia []string
 }
 
 // Delta is what changed in the datapath's per-peer parts since the previous Compute.
@@ -325,8 +325,8 @@ func (x *PeerIndex) Compute(self *v1alpha1.NodeNetworkConfig, cluster *Cluster, 
 	for _, s := range res.Skipped {
 		res.Warnings = append(res.Warnings, fmt.Sprintf("peer %s is skipped: %s (B7)", s.Node, strings.Join(s.Problems, "; ")))
 	}
-	for _, e := range x.peers {
-		res.Warnings = append(res.Warnings, e.noVia...)
+	for _, w := range x.noVia {
+		res.Warnings = append(res.Warnings, w...)
 	}
 	for _, w := range x.blockWarnings {
 		res.Warnings = append(res.Warnings, w...)
@@ -337,6 +337,7 @@ func (x *PeerIndex) Compute(self *v1alpha1.NodeNetworkConfig, cluster *Cluster, 
 	res.Warnings = append(res.Warnings, ownWarnings...)
 	res.Warnings = append(res.Warnings, own.cniWarnings...)
 	res.Paths = Paths{Direct: x.direct, Encapsulated: x.encapsulated}
+	slices.Sort(res.Warnings) // map order otherwise
 
 	var delta *Delta
 	if !rebuilt && x.lastOwn != nil && reflect.DeepEqual(*x.lastOwn, res.Datapath) {
@@ -385,12 +386,13 @@ func (x *PeerIndex) reset() {
 	x.macs, x.tunneled = map[macKey][]netip.Prefix{}, map[v1alpha1.IPFamily]int{}
 	x.routes, x.tunnel = map[netip.Prefix]Route{}, map[netip.Prefix]TunnelPeer{}
 	x.blockWarnings, x.encapWarnings, x.skipped = map[netip.Prefix][]string{}, map[netip.Prefix][]string{}, map[string][]string{}
+	x.noVia = map[string][]string{}
 	x.paths, x.direct, x.encapsulated = map[string]*[2]int{}, 0, 0
 	x.dirtyBlocks, x.dirtyMAC = map[netip.Prefix]bool{}, map[netip.Prefix]bool{}
 	x.wasRoute, x.wasTunnel, x.wasIP = map[netip.Prefix]*Route{}, map[netip.Prefix]*TunnelPeer{}, map[netip.Addr]bool{}
 	x.lastOwn = nil
 	for name, e := range x.peers {
-		e.claims, e.accepted, e.cands, e.noVia = nil, nil, nil, nil
+		e.claims, e.accepted, e.cands = nil, nil, nil
 		if e.obj == nil {
 			delete(x.peers, name)
 			delete(x.pending, name)
@@ -491,8 +493,12 @@ func (x *PeerIndex) recheck(e *peerEntry) {
 	if !live {
 		delete(x.skipped, e.name)
 	}
+	if len(noVia) > 0 {
+		x.noVia[e.name] = noVia
+	} else {
+		delete(x.noVia, e.name)
+	}
 	if slices.Equal(accepted, e.accepted) && slices.Equal(cands, e.cands) {
-		e.noVia = noVia
 		return
 	}
 	for _, a := range e.accepted {
@@ -517,7 +523,7 @@ func (x *PeerIndex) recheck(e *peerEntry) {
 		x.blocks[c.Dst] = append(x.blocks[c.Dst], e)
 		x.dirtyBlocks[c.Dst] = true
 	}
-	e.accepted, e.cands, e.noVia = accepted, cands, noVia
+	e.accepted, e.cands = accepted, cands
 }
 
 // holder returns the holder of node IP a among the peers: nil for this node's own, else
