@@ -76,8 +76,8 @@ type PeerIndex struct {
 	blockWarnings map[netip.Prefix][]string
 	encapWarnings map[netip.Prefix][]string
 	// noVia are the warnings about peers' blocks without a node IP of their family.
-	noVia map[string][]string
-	skipped       map[string][]string
+	noVia   map[string][]string
+	skipped map[string][]string
 	// paths counts each peer's direct and encapsulated routes; direct and encapsulated
 	// count the peers of each kind (Paths).
 	paths                 map[string]*[2]int
