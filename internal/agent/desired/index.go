@@ -409,8 +409,10 @@ func (x *PeerIndex) applyPeers() {
 		return
 	}
 	check := map[*peerEntry]bool{}
-	for name, e := range x.pending {
-		delete(x.pending, name)
+	pending := x.pending
+	// A fresh map: iterating a map costs its capacity, which the first build made large.
+	x.pending = map[string]*peerEntry{}
+	for name, e := range pending {
 		for _, a := range e.claims {
 			x.addrs[a] = slices.DeleteFunc(x.addrs[a], func(o *peerEntry) bool { return o == e })
 			if len(x.addrs[a]) == 0 {
@@ -560,8 +562,10 @@ func (x *PeerIndex) nodeAddr(a netip.Addr) (string, bool) {
 // decideBlocks decides the route of every block whose claimants changed, then the VXLAN
 // entry of every route whose MAC's holder may have changed.
 func (x *PeerIndex) decideBlocks() {
-	for dst := range x.dirtyBlocks {
-		delete(x.dirtyBlocks, dst)
+	dirty := x.dirtyBlocks
+	// Fresh maps: iterating a map costs its capacity, which the first build made large.
+	x.dirtyBlocks = map[netip.Prefix]bool{}
+	for dst := range dirty {
 		x.work.Blocks++
 		var warnings []string
 		var winner *peerEntry
@@ -607,8 +611,9 @@ func (x *PeerIndex) decideBlocks() {
 		}
 		x.dirtyMAC[dst] = true
 	}
-	for dst := range x.dirtyMAC {
-		delete(x.dirtyMAC, dst)
+	dirty = x.dirtyMAC
+	x.dirtyMAC = map[netip.Prefix]bool{}
+	for dst := range dirty {
 		x.finalize(dst)
 	}
 }
