@@ -25,61 +25,39 @@ type ownedRoute struct {
 
 // syncRoutes makes the owned routes of the main table match want. Incrementally it diffs
 // want against what the previous apply left; in full it diffs against the kernel. Both are
-// sorted by destination, so the diff is one merge walk without allocation: one peer more
-// or less costs one netlink request whatever the number of peers.
+// sorted by destination, so the diff is one merge walk. A change of peers alone does not
+// come here: ApplyDelta (delta.go) applies it route by route.
 //
 // It adds with NLM_F_EXCL, so a route someone else owns to the same destination is reported,
 // never overwritten, and it deletes with its protocol set, so the kernel refuses to delete a
 // route it does not own.
 func (b *Backend) syncRoutes(ctx context.Context, want []desired.Route, full bool, st *datapath.Stats) error {
 	want = sortedRoutes(want)
-	have := b.routes
+	var have []ownedRoute
 	if full {
 		var err error
 		if have, err = b.readRoutes(); err != nil {
 			b.routesKnown = false
 			return fmt.Errorf("listing owned routes: %w", err)
 		}
+	} else {
+		have = make([]ownedRoute, 0, len(b.routes))
+		for _, o := range b.routes {
+			have = append(have, o)
+		}
+		slices.SortFunc(have, func(a, b ownedRoute) int { return desired.ComparePrefix(a.dst, b.dst) })
 	}
-
-	applied := b.spare[:0]
+	applied := make(map[netip.Prefix]ownedRoute, len(want))
+	keep := func(o ownedRoute) { applied[o.dst] = ownedRoute{dst: o.dst, via: o.via} }
 	var errs []error
 	fail := func(err error) { errs = append(errs, err) }
-	add := func(r desired.Route) {
-		kr, err := b.wantedRoute(r)
-		if err == nil {
-			err = b.nl.RouteAdd(kr)
-		}
-		if err != nil {
-			if errors.Is(err, unix.EEXIST) {
-				err = fmt.Errorf("a route to %s that overlaynet does not own exists; leaving it alone", r.Dst)
-			}
-			fail(fmt.Errorf("adding route to %s via %s (node %s): %w", r.Dst, r.Via, r.Node, err))
-			return
-		}
-		st.RoutesAdded++
-		applied = append(applied, ownedRoute{dst: r.Dst, via: r.Via})
-	}
-	remove := func(o ownedRoute) bool {
-		rs := o.kernel
-		if rs == nil {
-			rs = []netlink.Route{*b.kernelRoute(o.dst, o.via)}
-		}
-		ok := true
-		for i := range rs {
-			if err := b.nl.RouteDel(&rs[i]); err != nil && !errors.Is(err, unix.ESRCH) {
-				fail(fmt.Errorf("deleting route to %s: %w", o.dst, err))
-				ok = false
-			}
-		}
-		return ok
-	}
-
 	i, j := 0, 0
 	for n := 0; i < len(want) || j < len(have); n++ {
 		if n%256 == 0 && ctx.Err() != nil {
 			fail(ctx.Err())
-			applied = append(applied, have[j:]...) // left as they were
+			for _, o := range have[j:] { // left as they were
+				applied[o.dst] = o
+			}
 			break
 		}
 		var c int
@@ -93,57 +71,99 @@ func (b *Backend) syncRoutes(ctx context.Context, want []desired.Route, full boo
 		}
 		switch {
 		case c < 0: // wanted, missing
-			add(want[i])
+			if err := b.addRoute(want[i]); err != nil {
+				fail(err)
+			} else {
+				st.RoutesAdded++
+				keep(ownedRoute{dst: want[i].Dst, via: want[i].Via})
+			}
 			i++
 		case c > 0: // owned, no longer wanted
-			if remove(have[j]) {
-				st.RoutesRemoved++
+			if err := b.removeRoute(have[j]); err != nil {
+				fail(err)
+				keep(have[j])
 			} else {
-				applied = append(applied, ownedRoute{dst: have[j].dst, via: have[j].via})
+				st.RoutesRemoved++
 			}
 			j++
 		default:
 			r, o := want[i], have[j]
 			i, j = i+1, j+1
-			switch {
-			case len(o.kernel) <= 1 && o.via == r.Via:
-				applied = append(applied, ownedRoute{dst: r.Dst, via: r.Via})
-			case len(o.kernel) <= 1:
-				// The peer's node IP changed: replace atomically.
-				kr, err := b.wantedRoute(r)
-				if err == nil {
-					err = b.nl.RouteReplace(kr)
-				}
-				if errors.Is(err, unix.EINVAL) && kr.Family == unix.AF_INET6 {
-					// IPv6 refuses to replace a route with one on another device (a
-					// peer moving onto or off a VXLAN device): delete, then add.
-					if err = b.nl.RouteDel(b.kernelRoute(o.dst, o.via)); err == nil || errors.Is(err, unix.ESRCH) {
-						err = b.nl.RouteAdd(kr)
-					}
-				}
-				if err != nil {
-					fail(fmt.Errorf("replacing route to %s via %s (node %s): %w", r.Dst, r.Via, r.Node, err))
-					applied = append(applied, ownedRoute{dst: o.dst, via: o.via})
-					continue
-				}
-				st.RoutesReplaced++
-				applied = append(applied, ownedRoute{dst: r.Dst, via: r.Via})
-			default:
-				// Duplicated (several metrics): start over with one.
-				remove(o)
-				before := st.RoutesAdded
-				add(r)
-				if st.RoutesAdded > before {
-					st.RoutesAdded--
-					st.RoutesReplaced++
-				}
+			if len(o.kernel) <= 1 && o.via == r.Via {
+				keep(o)
+				continue
 			}
+			if err := b.replaceRoute(o, r); err != nil {
+				fail(err)
+				if len(o.kernel) <= 1 {
+					keep(o)
+				}
+				continue
+			}
+			st.RoutesReplaced++
+			keep(ownedRoute{dst: r.Dst, via: r.Via})
 		}
 	}
-	b.spare, b.routes = b.routes[:0], applied
+	b.routes = applied
 	b.routesKnown = len(errs) == 0
 	st.Routes = len(applied)
 	return errors.Join(errs...)
+}
+
+// addRoute adds r, refusing to overwrite a route someone else owns.
+func (b *Backend) addRoute(r desired.Route) error {
+	kr, err := b.wantedRoute(r)
+	if err == nil {
+		err = b.nl.RouteAdd(kr)
+	}
+	if err != nil {
+		if errors.Is(err, unix.EEXIST) {
+			err = fmt.Errorf("a route to %s that overlaynet does not own exists; leaving it alone", r.Dst)
+		}
+		return fmt.Errorf("adding route to %s via %s (node %s): %w", r.Dst, r.Via, r.Node, err)
+	}
+	return nil
+}
+
+// removeRoute deletes the owned route o, every copy of it the kernel holds.
+func (b *Backend) removeRoute(o ownedRoute) error {
+	rs := o.kernel
+	if rs == nil {
+		rs = []netlink.Route{*b.kernelRoute(o.dst, o.via)}
+	}
+	var errs []error
+	for i := range rs {
+		if err := b.nl.RouteDel(&rs[i]); err != nil && !errors.Is(err, unix.ESRCH) {
+			errs = append(errs, fmt.Errorf("deleting route to %s: %w", o.dst, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// replaceRoute moves the owned route o to r's gateway or device atomically; a destination
+// the kernel holds several routes to (several metrics) starts over with one.
+func (b *Backend) replaceRoute(o ownedRoute, r desired.Route) error {
+	if len(o.kernel) > 1 {
+		if err := b.removeRoute(o); err != nil {
+			return err
+		}
+		return b.addRoute(r)
+	}
+	kr, err := b.wantedRoute(r)
+	if err == nil {
+		err = b.nl.RouteReplace(kr)
+	}
+	if errors.Is(err, unix.EINVAL) && kr.Family == unix.AF_INET6 {
+		// IPv6 refuses to replace a route with one on another device (a peer moving onto
+		// or off a VXLAN device): delete, then add.
+		if err = b.nl.RouteDel(b.kernelRoute(o.dst, o.via)); err == nil || errors.Is(err, unix.ESRCH) {
+			err = b.nl.RouteAdd(kr)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("replacing route to %s via %s (node %s): %w", r.Dst, r.Via, r.Node, err)
+	}
+	return nil
 }
 
 // sortedRoutes returns routes sorted by destination with one route per destination,
