@@ -174,18 +174,8 @@ func (r rank) less(o rank) bool {
 // the node's current addresses belongs to a pod that kept it across a migration; it stays
 // reachable and is masqueraded until the pod goes (FamilyRules.LegacySources).
 func Compute(self *v1alpha1.NodeNetworkConfig, all []v1alpha1.NodeNetworkConfig, cluster *Cluster, leases []netip.Addr, opts CNIOptions) (*Result, error) {
-	return ComputeCached(self, all, cluster, leases, opts, nil)
-}
-
-// ComputeCached is Compute, with the peers parsed and checked through cache (nil for none):
-// an agent keeps one across reconciles.
-func ComputeCached(self *v1alpha1.NodeNetworkConfig, all []v1alpha1.NodeNetworkConfig, cluster *Cluster, leases []netip.Addr, opts CNIOptions, cache *ParseCache) (*Result, error) {
 	if cluster == nil {
 		return nil, ErrNoClusterFacts
-	}
-	if cache != nil {
-		cache.begin(cluster)
-		defer cache.end()
 	}
 	res := &Result{}
 	warn := func(format string, args ...any) { res.Warnings = append(res.Warnings, fmt.Sprintf(format, args...)) }
@@ -206,7 +196,7 @@ func ComputeCached(self *v1alpha1.NodeNetworkConfig, all []v1alpha1.NodeNetworkC
 		}
 		// A peer without a block (NodeSubnet, or not allocated yet) gets no route, but
 		// its node IPs may still reach pods (R17).
-		p, why := cache.parse(cluster, n)
+		p, why := cluster.parsePeer(n)
 		if len(why) > 0 {
 			problems[len(peers)] = why
 		}
