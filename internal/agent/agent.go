@@ -233,8 +233,8 @@ func relevantChange(self string) predicate.Predicate {
 			o, ok1 := e.ObjectOld.(*v1alpha1.NodeNetworkConfig)
 			n, ok2 := e.ObjectNew.(*v1alpha1.NodeNetworkConfig)
 			return !ok1 || !ok2 ||
-				!slices.Equal(o.Status.PodCIDRs, n.Status.PodCIDRs) ||
-				!slices.Equal(o.Status.NodeIPs, n.Status.NodeIPs) ||
+				!slices.Equal(desired.Allocation(o).PodCIDRs, desired.Allocation(n).PodCIDRs) ||
+				!slices.Equal(desired.Allocation(o).NodeIPs, desired.Allocation(n).NodeIPs) ||
 				o.DeletionTimestamp.IsZero() != n.DeletionTimestamp.IsZero()
 		},
 	}

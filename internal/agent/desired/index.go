@@ -253,7 +253,7 @@ func (x *PeerIndex) Compute(self *v1alpha1.NodeNetworkConfig, cluster *Cluster, 
 	if err != nil {
 		return nil, nil, err
 	}
-	st := &self.Status
+	st := Allocation(self)
 	maxPods := clampMaxPods(st.MaxPods, st.Mode, warn)
 	selfWarnings := ownWarnings
 
@@ -850,7 +850,7 @@ type ownState struct {
 // own addresses, not the cluster. Every block a peer is routed lies inside the cluster's
 // pod CIDRs (Cluster.checkBlock), so the pod space does not depend on the peers.
 func (x *PeerIndex) ownPart(self *v1alpha1.NodeNetworkConfig, me *node, maxPods int32, leases []netip.Addr, opts CNIOptions, warn func(string, ...any)) (*ownState, error) {
-	st := &self.Status
+	st := Allocation(self)
 	own := &ownState{}
 	var (
 		reserved  []nodesubnet.Run

@@ -30,6 +30,13 @@ import (
 //
 // The same node IPs, and only they, may open connections to pods (R16, R17).
 
+// Allocation is the part of a NodeNetworkConfig that the manager allocates and every agent
+// reads: the blocks, node IPs, max pods, mode and NodeSubnet reservation. It is the one
+// place that says where in the object they live.
+func Allocation(nnc *v1alpha1.NodeNetworkConfig) *v1alpha1.NodeNetworkConfigStatus {
+	return &nnc.Status
+}
+
 // Bounds on the lists of one NodeNetworkConfig status: the schema allows two of each (one
 // per family); the agent refuses longer lists instead of reading them.
 const (
@@ -105,7 +112,7 @@ func (c *Cluster) checkNodeIP(a netip.Addr) string {
 // longer than the schema allows is not read.
 func (c *Cluster) parsePeer(nnc *v1alpha1.NodeNetworkConfig) (n node, problems []string) {
 	n = node{name: nnc.Name, rank: rank{created: nnc.CreationTimestamp.UnixNano(), name: nnc.Name}}
-	st := &nnc.Status
+	st := Allocation(nnc)
 	if len(st.PodCIDRs) > maxPodCIDRs {
 		problems = append(problems, fmt.Sprintf("status.podCIDRs holds %d entries, more than %d", len(st.PodCIDRs), maxPodCIDRs))
 	} else {
