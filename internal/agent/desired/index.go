@@ -7,6 +7,9 @@ import (
 	"slices"
 	"strings"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
 	"github.com/overlaynet/overlaynet/api/v1alpha1"
 	"github.com/overlaynet/overlaynet/internal/netconf"
 	"github.com/overlaynet/overlaynet/internal/nodesubnet"
@@ -72,19 +75,19 @@ type PeerIndex struct {
 	routes map[netip.Prefix]Route
 	tunnel map[netip.Prefix]TunnelPeer
 	// blockWarnings and encapWarnings are the warnings about each block's claimants and
-	// its VXLAN entry, skipped the problems of each skipped peer.
+	// its VXLAN entry; noVia those about each peer's blocks without a node IP of their
+	// family; skipped the problems of each skipped peer.
 	blockWarnings map[netip.Prefix][]string
 	encapWarnings map[netip.Prefix][]string
-	// noVia are the warnings about peers' blocks without a node IP of their family.
-	noVia   map[string][]string
-	skipped map[string][]string
+	noVia         map[string][]string
+	skipped       map[string][]string
 	// paths counts each peer's direct and encapsulated routes; direct and encapsulated
 	// count the peers of each kind (Paths).
 	paths                 map[string]*[2]int
 	direct, encapsulated  int
 	dirtyBlocks, dirtyMAC map[netip.Prefix]bool
 
-	// The state before the changes of this Compute, of what it touched (Delta).
+	// What the changes since the last Delta touched, as it was then (nil: absent).
 	wasRoute  map[netip.Prefix]*Route
 	wasTunnel map[netip.Prefix]*TunnelPeer
 	wasIP     map[netip.Addr]bool
@@ -106,7 +109,9 @@ type Work struct {
 // Encapsulation is what decides which peers go through VXLAN (Encapsulate). With Known
 // false, every peer is routed directly and no device exists.
 type Encapsulation struct {
-	Known       bool
+	// Known is false when the uplink is unknown or the cluster never encapsulates.
+	Known bool
+	// CrossSubnet is the cluster's effective setting, Underlay the node's uplink.
 	CrossSubnet netconf.CrossSubnet
 	Underlay    Underlay
 }
@@ -118,8 +123,10 @@ type macKey struct {
 
 type peerEntry struct {
 	name string
-	// obj is the latest object; nil once the peer is gone.
-	obj *v1alpha1.NodeNetworkConfig
+	// obj is what the index keeps of the latest object: what parsePeer reads and its
+	// version, not the whole object, since an agent holds one per node; nil once the peer
+	// is gone.
+	obj *peerObject
 	// parsed is obj's status parsed, valid while parsedValid; parseProblems say what broke
 	// a rule of parsePeer.
 	parsed        node
@@ -130,6 +137,22 @@ type peerEntry struct {
 	claims   []netip.Addr
 	accepted []netip.Addr
 	cands    []Route
+}
+
+// peerObject is what a PeerIndex keeps of a peer's object.
+type peerObject struct {
+	uid               types.UID
+	resourceVersion   string
+	created           metav1.Time
+	podCIDRs, nodeIPs []string
+}
+
+// object is the peer's object as parsePeer reads it.
+func (e *peerEntry) object() *v1alpha1.NodeNetworkConfig {
+	nnc := &v1alpha1.NodeNetworkConfig{ObjectMeta: metav1.ObjectMeta{Name: e.name, UID: e.obj.uid, CreationTimestamp: e.obj.created}}
+	a := Allocation(nnc)
+	a.PodCIDRs, a.NodeIPs = e.obj.podCIDRs, e.obj.nodeIPs
+	return nnc
 }
 
 // Delta is what changed in the datapath's per-peer parts since the previous Compute.
@@ -202,11 +225,12 @@ func (x *PeerIndex) Set(nnc *v1alpha1.NodeNetworkConfig) {
 	if e == nil {
 		e = &peerEntry{name: nnc.Name}
 		x.peers[nnc.Name] = e
-	} else if e.obj != nil && e.obj.UID == nnc.UID && e.obj.ResourceVersion == nnc.ResourceVersion && nnc.ResourceVersion != "" {
+	} else if e.obj != nil && e.obj.uid == nnc.UID && e.obj.resourceVersion == nnc.ResourceVersion && nnc.ResourceVersion != "" {
 		return
 	}
-	obj := *nnc // the status's slices are shared, never written
-	e.obj, e.parsedValid = &obj, false
+	a := Allocation(nnc) // the lists are shared, never written
+	e.obj = &peerObject{uid: nnc.UID, resourceVersion: nnc.ResourceVersion, created: nnc.CreationTimestamp, podCIDRs: a.PodCIDRs, nodeIPs: a.NodeIPs}
+	e.parsedValid = false
 	x.pending[nnc.Name] = e
 }
 
@@ -257,13 +281,14 @@ func (x *PeerIndex) Compute(self *v1alpha1.NodeNetworkConfig, cluster *Cluster, 
 	maxPods := clampMaxPods(st.MaxPods, st.Mode, warn)
 	selfWarnings := ownWarnings
 
+	// The peers were parsed and checked against the cluster's facts, and their routes
+	// decided against this node's addresses and uplink: when those change, start over.
 	rebuilt := false
 	if facts := fmt.Sprint(*cluster); facts != x.facts {
-		x.facts, x.cluster = facts, cluster
+		x.facts = facts
 		for _, e := range x.peers {
 			e.parsedValid = false
 		}
-		x.reset()
 		rebuilt = true
 	}
 	x.cluster = cluster
@@ -277,8 +302,10 @@ func (x *PeerIndex) Compute(self *v1alpha1.NodeNetworkConfig, cluster *Cluster, 
 				x.ownMAC[macOf(f, a)] = true
 			}
 		}
-		x.reset()
 		rebuilt = true
+	}
+	if rebuilt {
+		x.reset()
 	}
 
 	var own *ownState
@@ -429,7 +456,7 @@ func (x *PeerIndex) applyPeers() {
 		}
 		if !e.parsedValid {
 			x.work.Parsed++
-			e.parsed, e.parseProblems = x.cluster.parsePeer(e.obj)
+			e.parsed, e.parseProblems = x.cluster.parsePeer(e.object())
 			e.parseProblems, e.parsedValid = slices.Clip(e.parseProblems), true
 		}
 		if len(e.parseProblems) > 0 {
@@ -457,10 +484,10 @@ func (x *PeerIndex) recheck(e *peerEntry) {
 	var (
 		problems []string
 		name     string
-		live     = e.obj != nil && e.obj.Name != x.self
+		live     = e.obj != nil && e.name != x.self
 	)
 	if live {
-		name = e.obj.Name
+		name = e.name
 		problems = slices.Clone(e.parseProblems)
 		if len(problems) == 0 {
 			for _, a := range e.parsed.nodeIPs {
@@ -468,7 +495,7 @@ func (x *PeerIndex) recheck(e *peerEntry) {
 				case h == nil:
 					problems = append(problems, fmt.Sprintf("node IP %q is this node's own address", a))
 				case h != e:
-					problems = append(problems, fmt.Sprintf("node IP %q is already the address of %s", a, h.obj.Name))
+					problems = append(problems, fmt.Sprintf("node IP %q is already the address of %s", a, h.name))
 				}
 			}
 		}
@@ -583,9 +610,9 @@ func (x *PeerIndex) decideBlocks() {
 			}
 			holder := x.self
 			if winner != nil {
-				holder = winner.obj.Name
+				holder = winner.name
 			}
-			warnings = append(warnings, fmt.Sprintf("peer %s claims %s, which overlaps a block of %s; no route to it", e.obj.Name, dst, holder))
+			warnings = append(warnings, fmt.Sprintf("peer %s claims %s, which overlaps a block of %s; no route to it", e.name, dst, holder))
 		}
 		if len(warnings) > 0 {
 			x.blockWarnings[dst] = warnings
