@@ -7,8 +7,8 @@
 // reconcile applies the difference incrementally. The watch's events also feed a peer index
 // (desired.PeerIndex) with the objects that changed, so that a reconcile parses, checks and
 // programs only those: a peer joining or leaving costs every agent the same in a cluster
-// of 50 nodes and of 65,536 (B8). A full resync that lists every object, rebuilds nothing
-// but what changed, and reads the kernel back runs at start-up and every ResyncPeriod to
+// of 50 nodes and of 65,536 (B8). A full resync that lists every object (parsing only
+// those that changed) and reads the kernel back runs at start-up and every ResyncPeriod to
 // repair drift.
 package agent
 
@@ -28,6 +28,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -35,8 +36,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
-
-	"k8s.io/client-go/util/workqueue"
 
 	"github.com/overlaynet/overlaynet/api/v1alpha1"
 	"github.com/overlaynet/overlaynet/internal/agent/datapath"
