@@ -209,6 +209,9 @@ func (b *Backend) removeTunnelPeers(d *desired.Delta, orphans []desired.TunnelPe
 
 // applyNodeIPDelta adds and removes node-IP set elements in one transaction. Addresses of
 // a family whose set the table does not have are left out, as a whole apply leaves them.
+// The backend's record of each set stays sorted for the whole apply's merge diff: an
+// element is found by binary search and moved in with one memmove of the slice, some
+// microseconds at 65,536 nodes.
 func (b *Backend) applyNodeIPDelta(added, removed []netip.Addr, st *datapath.Stats) error {
 	type change struct{ add, del []netip.Addr }
 	changes := map[v1alpha1.IPFamily]*change{}
@@ -222,7 +225,7 @@ func (b *Backend) applyNodeIPDelta(added, removed []netip.Addr, st *datapath.Sta
 			if !ok {
 				continue
 			}
-			if _, in := have[a]; in == list.add {
+			if _, in := slices.BinarySearchFunc(have, a, netip.Addr.Compare); in == list.add {
 				continue
 			}
 			c := changes[f]
@@ -259,13 +262,19 @@ func (b *Backend) applyNodeIPDelta(added, removed []netip.Addr, st *datapath.Sta
 		return fmt.Errorf("updating the node-IP sets of table inet %s: %w", b.table, err)
 	}
 	for f, ch := range changes {
-		have := b.nft.nodeIPs[setName(f)]
+		name := setName(f)
+		have := b.nft.nodeIPs[name]
 		for _, a := range ch.add {
-			have[a] = struct{}{}
+			if i, in := slices.BinarySearchFunc(have, a, netip.Addr.Compare); !in {
+				have = slices.Insert(have, i, a)
+			}
 		}
 		for _, a := range ch.del {
-			delete(have, a)
+			if i, in := slices.BinarySearchFunc(have, a, netip.Addr.Compare); in {
+				have = slices.Delete(have, i, i+1)
+			}
 		}
+		b.nft.nodeIPs[name] = have
 		st.NodeIPsChanged += len(ch.add) + len(ch.del)
 	}
 	return nil

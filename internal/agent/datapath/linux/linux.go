@@ -63,6 +63,7 @@ type Backend struct {
 	// routesKnown, which a failure clears so that the next Apply reads the kernel back.
 	routes      map[netip.Prefix]ownedRoute
 	routesKnown bool
+	gen         uint64
 	// nft is what the last Apply left in the table; nil when unknown.
 	nft *nftState
 	// proxied are the proxy neighbour entries the backend owns (proxy.go) after the last

@@ -67,8 +67,8 @@ type nftState struct {
 	// shape is everything in the table but the node-IP sets; when it changes the table is
 	// written whole.
 	shape string
-	// nodeIPs are the node-IP set elements by set name.
-	nodeIPs map[string]addrSet
+	// nodeIPs are the node-IP set elements, sorted, by set name.
+	nodeIPs map[string][]netip.Addr
 	// rules is the number of rules in the table.
 	rules int
 }
@@ -94,9 +94,9 @@ func (b *Backend) syncNFT(fams []desired.FamilyRules, full bool, st *datapath.St
 		b.nft = nil
 		return err
 	}
-	b.nft = &nftState{shape: shape, nodeIPs: map[string]addrSet{}, rules: rules}
+	b.nft = &nftState{shape: shape, nodeIPs: map[string][]netip.Addr{}, rules: rules}
 	for _, f := range fams {
-		b.nft.nodeIPs[setName(f.Family)] = setOf(f.NodeIPs)
+		b.nft.nodeIPs[setName(f.Family)] = slices.Clone(sortedAddrs(f.NodeIPs))
 	}
 	st.TableWritten = true
 	st.Rules = rules
@@ -222,11 +222,11 @@ func (b *Backend) writeTable(fams []desired.FamilyRules) (int, error) {
 func (b *Backend) updateNodeIPs(fams []desired.FamilyRules) (int, error) {
 	var c *nftables.Conn
 	changed := 0
-	next := map[string]addrSet{}
+	next := map[string][]netip.Addr{}
 	for _, f := range fams {
 		name := setName(f.Family)
 		want := sortedAddrs(f.NodeIPs)
-		add, del := diffAddrs(want, sortedOf(b.nft.nodeIPs[name]))
+		add, del := diffAddrs(want, b.nft.nodeIPs[name])
 		next[name] = b.nft.nodeIPs[name]
 		if len(add)+len(del) == 0 {
 			continue
@@ -247,7 +247,7 @@ func (b *Backend) updateNodeIPs(fams []desired.FamilyRules) (int, error) {
 			}
 		}
 		changed += len(add) + len(del)
-		next[name] = setOf(want)
+		next[name] = slices.Clone(want)
 	}
 	if c == nil {
 		return 0, nil
@@ -429,27 +429,6 @@ func sortedAddrs(as []netip.Addr) []netip.Addr {
 	out := slices.Clone(as)
 	slices.SortFunc(out, netip.Addr.Compare)
 	return slices.Compact(out)
-}
-
-// addrSet is a set of addresses.
-type addrSet = map[netip.Addr]struct{}
-
-func setOf(as []netip.Addr) addrSet {
-	s := make(addrSet, len(as))
-	for _, a := range as {
-		s[a] = struct{}{}
-	}
-	return s
-}
-
-// sortedOf returns the elements of s, sorted.
-func sortedOf(s addrSet) []netip.Addr {
-	out := make([]netip.Addr, 0, len(s))
-	for a := range s {
-		out = append(out, a)
-	}
-	slices.SortFunc(out, netip.Addr.Compare)
-	return out
 }
 
 // diffAddrs returns what is in want and not in have, and the reverse; both sorted.

@@ -21,92 +21,83 @@ type ownedRoute struct {
 	dst    netip.Prefix
 	via    netip.Addr
 	kernel []netlink.Route
+	// gen is the sync that last kept it (syncRoutes).
+	gen uint64
 }
 
 // syncRoutes makes the owned routes of the main table match want. Incrementally it diffs
-// want against what the previous apply left; in full it diffs against the kernel. Both are
-// sorted by destination, so the diff is one merge walk. A change of peers alone does not
-// come here: ApplyDelta (delta.go) applies it route by route.
+// want against what the previous apply left; in full it diffs against the kernel. The diff
+// is one look-up per wanted route and one pass over the owned ones, without sorting or
+// allocating. A change of peers alone does not come here: ApplyDelta (delta.go) applies it
+// route by route.
 //
 // It adds with NLM_F_EXCL, so a route someone else owns to the same destination is reported,
 // never overwritten, and it deletes with its protocol set, so the kernel refuses to delete a
 // route it does not own.
 func (b *Backend) syncRoutes(ctx context.Context, want []desired.Route, full bool, st *datapath.Stats) error {
-	want = sortedRoutes(want)
-	var have []ownedRoute
-	if full {
-		var err error
-		if have, err = b.readRoutes(); err != nil {
+	if full || b.routes == nil {
+		owned, err := b.listRoutes()
+		if err != nil {
 			b.routesKnown = false
 			return fmt.Errorf("listing owned routes: %w", err)
 		}
-	} else {
-		have = make([]ownedRoute, 0, len(b.routes))
-		for _, o := range b.routes {
-			have = append(have, o)
+		b.routes = make(map[netip.Prefix]ownedRoute, len(owned))
+		for dst, rs := range owned {
+			b.routes[dst] = ownedRoute{dst: dst, via: gatewayOf(&rs[0]), kernel: rs}
 		}
-		slices.SortFunc(have, func(a, b ownedRoute) int { return desired.ComparePrefix(a.dst, b.dst) })
 	}
-	applied := make(map[netip.Prefix]ownedRoute, len(want))
-	keep := func(o ownedRoute) { applied[o.dst] = ownedRoute{dst: o.dst, via: o.via} }
+	// gen marks the owned routes that want keeps; the others go.
+	b.gen++
+	gen := b.gen
 	var errs []error
 	fail := func(err error) { errs = append(errs, err) }
-	i, j := 0, 0
-	for n := 0; i < len(want) || j < len(have); n++ {
+	for n, r := range want {
 		if n%256 == 0 && ctx.Err() != nil {
-			fail(ctx.Err())
-			for _, o := range have[j:] { // left as they were
-				applied[o.dst] = o
-			}
-			break
+			// What was not looked at stays as it is; the kernel is read back next time.
+			b.routesKnown = false
+			return errors.Join(append(errs, ctx.Err())...)
 		}
-		var c int
+		o, ok := b.routes[r.Dst]
 		switch {
-		case i == len(want):
-			c = 1
-		case j == len(have):
-			c = -1
-		default:
-			c = desired.ComparePrefix(want[i].Dst, have[j].dst)
-		}
-		switch {
-		case c < 0: // wanted, missing
-			if err := b.addRoute(want[i]); err != nil {
+		case ok && o.gen == gen:
+			// A second route to one destination: the first is kept.
+		case !ok: // wanted, missing
+			if err := b.addRoute(r); err != nil {
 				fail(err)
-			} else {
-				st.RoutesAdded++
-				keep(ownedRoute{dst: want[i].Dst, via: want[i].Via})
-			}
-			i++
-		case c > 0: // owned, no longer wanted
-			if err := b.removeRoute(have[j]); err != nil {
-				fail(err)
-				keep(have[j])
-			} else {
-				st.RoutesRemoved++
-			}
-			j++
-		default:
-			r, o := want[i], have[j]
-			i, j = i+1, j+1
-			if len(o.kernel) <= 1 && o.via == r.Via {
-				keep(o)
 				continue
 			}
+			st.RoutesAdded++
+			b.routes[r.Dst] = ownedRoute{dst: r.Dst, via: r.Via, gen: gen}
+		case len(o.kernel) <= 1 && o.via == r.Via:
+			b.routes[r.Dst] = ownedRoute{dst: r.Dst, via: r.Via, gen: gen}
+		default:
 			if err := b.replaceRoute(o, r); err != nil {
 				fail(err)
 				if len(o.kernel) <= 1 {
-					keep(o)
+					o.gen = gen // left as it was
+					b.routes[r.Dst] = o
+				} else {
+					delete(b.routes, r.Dst)
 				}
 				continue
 			}
 			st.RoutesReplaced++
-			keep(ownedRoute{dst: r.Dst, via: r.Via})
+			b.routes[r.Dst] = ownedRoute{dst: r.Dst, via: r.Via, gen: gen}
 		}
 	}
-	b.routes = applied
+	for dst, o := range b.routes {
+		if o.gen == gen {
+			continue
+		}
+		if err := b.removeRoute(o); err != nil {
+			fail(err)
+			continue
+		}
+		delete(b.routes, dst)
+		st.RoutesRemoved++
+	}
 	b.routesKnown = len(errs) == 0
-	st.Routes = len(applied)
+	st.Routes = len(b.routes)
 	return errors.Join(errs...)
 }
 
@@ -164,38 +155,6 @@ func (b *Backend) replaceRoute(o ownedRoute, r desired.Route) error {
 		return fmt.Errorf("replacing route to %s via %s (node %s): %w", r.Dst, r.Via, r.Node, err)
 	}
 	return nil
-}
-
-// sortedRoutes returns routes sorted by destination with one route per destination,
-// copying only when the input is not already so.
-func sortedRoutes(rs []desired.Route) []desired.Route {
-	ok := true
-	for i := 1; i < len(rs); i++ {
-		if desired.ComparePrefix(rs[i-1].Dst, rs[i].Dst) >= 0 {
-			ok = false
-			break
-		}
-	}
-	if ok {
-		return rs
-	}
-	out := slices.Clone(rs)
-	slices.SortStableFunc(out, func(a, b desired.Route) int { return desired.ComparePrefix(a.Dst, b.Dst) })
-	return slices.CompactFunc(out, func(a, b desired.Route) bool { return a.Dst == b.Dst })
-}
-
-// readRoutes returns the owned routes of the kernel, sorted by destination.
-func (b *Backend) readRoutes() ([]ownedRoute, error) {
-	byDst, err := b.listRoutes()
-	if err != nil {
-		return nil, err
-	}
-	out := make([]ownedRoute, 0, len(byDst))
-	for dst, rs := range byDst {
-		out = append(out, ownedRoute{dst: dst, via: gatewayOf(&rs[0]), kernel: rs})
-	}
-	slices.SortFunc(out, func(a, b ownedRoute) int { return desired.ComparePrefix(a.dst, b.dst) })
-	return out, nil
 }
 
 // listRoutes returns the owned routes of the main table, both families, by destination.
