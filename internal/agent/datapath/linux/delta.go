@@ -13,6 +13,7 @@ import (
 	"github.com/overlaynet/overlaynet/api/v1alpha1"
 	"github.com/overlaynet/overlaynet/internal/agent/datapath"
 	"github.com/overlaynet/overlaynet/internal/agent/desired"
+	"github.com/overlaynet/overlaynet/internal/netconf"
 )
 
 var _ datapath.DeltaApplier = (*Backend)(nil)
@@ -30,7 +31,7 @@ func (b *Backend) ApplyDelta(ctx context.Context, d *desired.Delta) (datapath.St
 		return datapath.Stats{}, datapath.ErrFullApplyNeeded
 	}
 	for _, p := range append(d.TunnelPeers, d.RemovedTunnelPeers...) {
-		if b.tunnels[desired.TunnelName(familyOf(p.Gateway))] == nil {
+		if b.tunnels[desired.TunnelName(netconf.FamilyOf(p.Gateway))] == nil {
 			return datapath.Stats{}, datapath.ErrFullApplyNeeded
 		}
 	}
@@ -114,7 +115,7 @@ func (b *Backend) applyRouteDelta(d *desired.Delta, st *datapath.Stats) error {
 func (b *Backend) addTunnelPeers(peers []desired.TunnelPeer, st *datapath.Stats) error {
 	var errs []error
 	for _, p := range peers {
-		f := familyOf(p.Gateway)
+		f := netconf.FamilyOf(p.Gateway)
 		name := desired.TunnelName(f)
 		s := b.tunnels[name]
 		if s == nil {
@@ -149,7 +150,7 @@ func (b *Backend) addTunnelPeers(peers []desired.TunnelPeer, st *datapath.Stats)
 func (b *Backend) replacedMACs(peers []desired.TunnelPeer) []desired.TunnelPeer {
 	var out []desired.TunnelPeer
 	for _, p := range peers {
-		s := b.tunnels[desired.TunnelName(familyOf(p.Gateway))]
+		s := b.tunnels[desired.TunnelName(netconf.FamilyOf(p.Gateway))]
 		if s == nil {
 			continue
 		}
@@ -170,7 +171,7 @@ func (b *Backend) replacedMACs(peers []desired.TunnelPeer) []desired.TunnelPeer 
 func (b *Backend) removeTunnelPeers(d *desired.Delta, orphans []desired.TunnelPeer, st *datapath.Stats) error {
 	var errs []error
 	for _, p := range slices.Concat(d.RemovedTunnelPeers, orphans) {
-		f := familyOf(p.Gateway)
+		f := netconf.FamilyOf(p.Gateway)
 		name := desired.TunnelName(f)
 		s := b.tunnels[name]
 		if s == nil {
@@ -188,7 +189,7 @@ func (b *Backend) removeTunnelPeers(d *desired.Delta, orphans []desired.TunnelPe
 		mac := p.MAC.String()
 		stillUsed := false
 		for _, q := range d.TunnelPeers {
-			if q.MAC.String() == mac && familyOf(q.Gateway) == f {
+			if q.MAC.String() == mac && netconf.FamilyOf(q.Gateway) == f {
 				stillUsed = true
 			}
 		}
@@ -220,7 +221,7 @@ func (b *Backend) applyNodeIPDelta(added, removed []netip.Addr, st *datapath.Sta
 		add   bool
 	}{{added, true}, {removed, false}} {
 		for _, a := range list.addrs {
-			f := familyOf(a)
+			f := netconf.FamilyOf(a)
 			have, ok := b.nft.nodeIPs[setName(f)]
 			if !ok {
 				continue
@@ -280,13 +281,7 @@ func (b *Backend) applyNodeIPDelta(added, removed []netip.Addr, st *datapath.Sta
 	return nil
 }
 
-func familyOf(a netip.Addr) v1alpha1.IPFamily {
-	if a.Unmap().Is4() {
-		return v1alpha1.IPv4
-	}
-	return v1alpha1.IPv6
-}
-
+// familyNumber is the netlink address family of f.
 func familyNumber(f v1alpha1.IPFamily) int {
 	if f == v1alpha1.IPv6 {
 		return unix.AF_INET6
