@@ -4,8 +4,12 @@
 //
 // One reconcile key, the node itself, stands for "the datapath": every relevant change of
 // any NodeNetworkConfig enqueues it, the workqueue folds bursts into one reconcile, and each
-// reconcile applies the difference incrementally. A full resync that reads the kernel back
-// runs at start-up and every ResyncPeriod to repair drift.
+// reconcile applies the difference incrementally. The watch's events also feed a peer index
+// (desired.PeerIndex) with the objects that changed, so that a reconcile parses, checks and
+// programs only those: a peer joining or leaving costs every agent the same in a cluster
+// of 50 nodes and of 65,536 (B8). A full resync that lists every object (parsing only
+// those that changed) and reads the kernel back runs at start-up and every ResyncPeriod to
+// repair drift.
 package agent
 
 import (
@@ -24,6 +28,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -112,10 +117,18 @@ type Agent struct {
 	// is emitted only for a peer that is new here or whose problems changed.
 	lastSkipped map[string]string
 
-	// peers keeps the peers parsed and checked by the previous reconcile, so that a
-	// reconcile parses only the peers that changed. Reconciles run one at a time (one
-	// worker, one key), which is all the synchronisation it needs.
-	peers desired.ParseCache
+	// peers holds the peers parsed and checked, and what they contribute to the datapath.
+	// Reconciles run one at a time (one worker, one key), which is all the synchronisation
+	// it needs. needFull is set when the backend may not hold what the index last said
+	// (a failed apply): the next reconcile applies the whole datapath.
+	peers    desired.PeerIndex
+	needFull bool
+
+	// events are the objects the watch delivered since the last reconcile, by name (nil for
+	// one deleted); watched is set once the watch feeds them, else every reconcile lists.
+	eventsMu sync.Mutex
+	events   map[string]*v1alpha1.NodeNetworkConfig
+	watched  bool
 }
 
 // New returns the agent of opts.NodeName, reading and writing through c.
@@ -140,9 +153,10 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) (*Agent, error) {
 	toSelf := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: self}}}
 	})
+	a.watched = true
 	err = ctrl.NewControllerManagedBy(mgr).
 		Named("nodeagent").
-		Watches(&v1alpha1.NodeNetworkConfig{}, toSelf, builder.WithPredicates(relevantChange(self))).
+		Watches(&v1alpha1.NodeNetworkConfig{}, a.peerEvents(), builder.WithPredicates(relevantChange(self))).
 		// The cluster's facts (status) and its crossSubnet setting (spec) wake the agent;
 		// the counts in its status do not.
 		Watches(&v1alpha1.OverlayCluster{}, toSelf, builder.WithPredicates(predicate.Or(clusterFactsChange(), predicate.GenerationChangedPredicate{}))).
@@ -151,6 +165,60 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) (*Agent, error) {
 		return nil, fmt.Errorf("setting up the node agent: %w", err)
 	}
 	return a, nil
+}
+
+// peerEvents records each NodeNetworkConfig the watch delivers for the next reconcile's
+// peer index, and wakes it.
+func (a *Agent) peerEvents() handler.EventHandler {
+	self := reconcile.Request{NamespacedName: types.NamespacedName{Name: a.opts.NodeName}}
+	record := func(obj client.Object, gone bool) {
+		nnc, ok := obj.(*v1alpha1.NodeNetworkConfig)
+		if !ok {
+			return
+		}
+		a.eventsMu.Lock()
+		defer a.eventsMu.Unlock()
+		if a.events == nil {
+			a.events = map[string]*v1alpha1.NodeNetworkConfig{}
+		}
+		if gone {
+			nnc = nil
+		}
+		a.events[obj.GetName()] = nnc
+	}
+	type queue = workqueue.TypedRateLimitingInterface[reconcile.Request]
+	return handler.Funcs{
+		CreateFunc:  func(_ context.Context, e event.CreateEvent, q queue) { record(e.Object, false); q.Add(self) },
+		UpdateFunc:  func(_ context.Context, e event.UpdateEvent, q queue) { record(e.ObjectNew, false); q.Add(self) },
+		DeleteFunc:  func(_ context.Context, e event.DeleteEvent, q queue) { record(e.Object, true); q.Add(self) },
+		GenericFunc: func(_ context.Context, e event.GenericEvent, q queue) { record(e.Object, false); q.Add(self) },
+	}
+}
+
+// updatePeers hands the peer index what changed: the watch's events, or, on a full resync
+// and when no watch feeds it (tests), every object listed, of which it parses only the
+// changed ones.
+func (a *Agent) updatePeers(ctx context.Context, full bool) error {
+	a.eventsMu.Lock()
+	events := a.events
+	a.events = nil
+	a.eventsMu.Unlock()
+	for name, nnc := range events {
+		if nnc == nil {
+			a.peers.Remove(name)
+		} else {
+			a.peers.Set(nnc)
+		}
+	}
+	if a.watched && !full {
+		return nil
+	}
+	var all v1alpha1.NodeNetworkConfigList
+	if err := a.client.List(ctx, &all, client.UnsafeDisableDeepCopy); err != nil {
+		return err
+	}
+	a.peers.Replace(all.Items)
+	return nil
 }
 
 // relevantChange passes every event of the node's own object and the events of peers that
@@ -164,8 +232,8 @@ func relevantChange(self string) predicate.Predicate {
 			o, ok1 := e.ObjectOld.(*v1alpha1.NodeNetworkConfig)
 			n, ok2 := e.ObjectNew.(*v1alpha1.NodeNetworkConfig)
 			return !ok1 || !ok2 ||
-				!slices.Equal(o.Spec.PodCIDRs, n.Spec.PodCIDRs) ||
-				!slices.Equal(o.Spec.NodeIPs, n.Spec.NodeIPs) ||
+				!slices.Equal(desired.Allocation(o).PodCIDRs, desired.Allocation(n).PodCIDRs) ||
+				!slices.Equal(desired.Allocation(o).NodeIPs, desired.Allocation(n).NodeIPs) ||
 				o.DeletionTimestamp.IsZero() != n.DeletionTimestamp.IsZero()
 		},
 	}
@@ -237,8 +305,8 @@ func (a *Agent) Reconcile(ctx context.Context, _ reconcile.Request) (ctrl.Result
 		// The manager's next write of the status wakes us.
 		return ctrl.Result{}, a.report(ctx, self, notProgrammed(self, ReasonInvalidClusterStatus, err.Error()+"; the datapath is left as it is"))
 	}
-	var all v1alpha1.NodeNetworkConfigList
-	if err := a.client.List(ctx, &all, client.UnsafeDisableDeepCopy); err != nil {
+	full := a.resyncDue()
+	if err := a.updatePeers(ctx, full); err != nil {
 		return ctrl.Result{}, err
 	}
 
@@ -251,9 +319,9 @@ func (a *Agent) Reconcile(ctx context.Context, _ reconcile.Request) (ctrl.Result
 	if err != nil {
 		return ctrl.Result{}, a.report(ctx, self, notProgrammed(self, ReasonEncapsulationFailed, err.Error()))
 	}
-	want, err := desired.ComputeCached(self, all.Items, cluster, leases, enc.cni, &a.peers)
+	want, delta, err := a.peers.Compute(self, cluster, leases, enc.cni, enc.encapsulation())
 	if err == nil {
-		enc.apply(self, want)
+		enc.report(self, want)
 	}
 	switch {
 	case errors.Is(err, desired.ErrNotAllocated):
@@ -268,7 +336,7 @@ func (a *Agent) Reconcile(ctx context.Context, _ reconcile.Request) (ctrl.Result
 	a.reportSkipped(self, want.Skipped)
 	recordSkipped(a.opts.NodeName, want.Skipped)
 
-	cond, nextResync, progErr := a.program(ctx, self, want)
+	cond, nextResync, progErr := a.program(ctx, self, want, delta, full)
 	if err := errors.Join(progErr, a.report(ctx, self, cond)); err != nil {
 		// The error requeues with backoff; the backend retries a failed part in full.
 		return ctrl.Result{}, err
@@ -281,16 +349,36 @@ func (a *Agent) Reconcile(ctx context.Context, _ reconcile.Request) (ctrl.Result
 	return ctrl.Result{RequeueAfter: max(nextResync, time.Second)}, nil
 }
 
+// resyncDue reports whether this reconcile is a full resync: the first, or ResyncPeriod
+// after the last.
+func (a *Agent) resyncDue() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.lastFull.IsZero() || time.Since(a.lastFull) >= a.opts.ResyncPeriod
+}
+
+// apply hands the datapath to the backend: only what changed (delta) when the backend
+// takes it and nothing else is due, else the whole datapath, which the backend diffs
+// against what it left (against the kernel when full).
+func (a *Agent) apply(ctx context.Context, want *desired.Result, delta *desired.Delta, full bool) (datapath.Stats, error) {
+	if da, ok := a.opts.Datapath.(datapath.DeltaApplier); ok && delta != nil && !full && !a.needFull {
+		st, err := da.ApplyDelta(ctx, delta)
+		if !errors.Is(err, datapath.ErrFullApplyNeeded) {
+			a.needFull = err != nil
+			return st, err
+		}
+	}
+	st, err := a.opts.Datapath.Apply(ctx, a.peers.Datapath(want), full)
+	a.needFull = err != nil
+	return st, err
+}
+
 // program applies want to the datapath (in full when a resync is due) and to the CNI
 // configuration, and returns the condition to report and the time to the next resync.
-func (a *Agent) program(ctx context.Context, self *v1alpha1.NodeNetworkConfig, want *desired.Result) (metav1.Condition, time.Duration, error) {
+func (a *Agent) program(ctx context.Context, self *v1alpha1.NodeNetworkConfig, want *desired.Result, delta *desired.Delta, full bool) (metav1.Condition, time.Duration, error) {
 	log := ctrl.LoggerFrom(ctx)
-	a.mu.Lock()
 	start := time.Now()
-	full := a.lastFull.IsZero() || start.Sub(a.lastFull) >= a.opts.ResyncPeriod
-	a.mu.Unlock()
-
-	st, dpErr := a.opts.Datapath.Apply(ctx, &want.Datapath, full)
+	st, dpErr := a.apply(ctx, want, delta, full)
 	recordStats(a.opts.NodeName, st)
 	if st.RoutesAdded+st.RoutesRemoved+st.RoutesReplaced+st.NodeIPsChanged+st.ProxyChanged+st.TunnelChanged > 0 || st.TableWritten {
 		log.Info("Programmed datapath", "full", st.Full, "routes", st.Routes, "added", st.RoutesAdded,

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -484,4 +485,78 @@ func mustPrefixes(s ...string) []netip.Prefix {
 		out[i] = netip.MustParsePrefix(x)
 	}
 	return out
+}
+
+// deltaDatapath is a fakeDatapath that also takes deltas (datapath.DeltaApplier).
+type deltaDatapath struct {
+	fakeDatapath
+	deltas   []desired.Delta
+	deltaErr error
+}
+
+func (f *deltaDatapath) ApplyDelta(_ context.Context, d *desired.Delta) (datapath.Stats, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.deltas = append(f.deltas, *d)
+	return datapath.Stats{}, f.deltaErr
+}
+
+func (f *deltaDatapath) Deltas() []desired.Delta {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]desired.Delta(nil), f.deltas...)
+}
+
+// TestReconcileHandsTheBackendOnlyThePeerThatChanged proves that a peer joining or
+// leaving reaches a backend that takes deltas as that one route and node IP, not as the
+// whole datapath (B8), and that after a failed delta the next reconcile applies the whole
+// datapath again.
+func TestReconcileHandsTheBackendOnlyThePeerThatChanged(t *testing.T) {
+	createNNC(t, "d-1", "10.244.1.0/24", "10.224.0.4", 250)
+	createNNC(t, "d-2", "10.244.2.0/24", "10.224.0.5", 250)
+	dp := &deltaDatapath{}
+	a, err := agent.New(env.Client, agent.Options{NodeName: "d-1", Datapath: dp, CNIConfDir: t.TempDir(), CNI: desired.CNIOptions{IPAMDataDir: t.TempDir()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reconcile := func() {
+		t.Helper()
+		if _, err := a.Reconcile(context.Background(), ctrl.Request{}); err != nil {
+			t.Fatalf("Reconcile: %v", err)
+		}
+	}
+	reconcile()
+	if diff := cmp.Diff([]fakeCall{{Routes: 1, Full: true}}, dp.Calls()); diff != "" {
+		t.Errorf("first reconcile: datapath calls (-want +got):\n%s", diff)
+	}
+
+	d3 := createNNC(t, "d-3", "10.244.3.0/24", "10.224.0.6", 250)
+	reconcile()
+	want := []desired.Delta{{
+		Routes:       []desired.Route{{Dst: netip.MustParsePrefix("10.244.3.0/24"), Via: netip.MustParseAddr("10.224.0.6"), Node: "d-3"}},
+		AddedNodeIPs: []netip.Addr{netip.MustParseAddr("10.224.0.6")},
+	}}
+	if diff := cmp.Diff(want, dp.Deltas(), cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{}), cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("a join: deltas (-want +got):\n%s", diff)
+	}
+	if n := len(dp.Calls()); n != 1 {
+		t.Errorf("a join applied the whole datapath (%d calls), want the delta alone", n)
+	}
+
+	dp.deltaErr = errors.New("netlink is down")
+	if err := env.Client.Delete(context.Background(), d3); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Reconcile(context.Background(), ctrl.Request{}); err == nil {
+		t.Fatal("Reconcile succeeded although the backend failed")
+	}
+	deltas := dp.Deltas()
+	if last := deltas[len(deltas)-1]; len(last.RemovedRoutes) != 1 || last.RemovedRoutes[0].Node != "d-3" || len(last.RemovedNodeIPs) != 1 {
+		t.Errorf("a leave: delta %+v, want d-3's route and node IP removed", last)
+	}
+	dp.deltaErr = nil
+	reconcile()
+	if diff := cmp.Diff([]fakeCall{{Routes: 1, Full: true}, {Routes: 1, Full: false}}, dp.Calls()); diff != "" {
+		t.Errorf("after a failed delta: datapath calls (-want +got):\n%s", diff)
+	}
 }

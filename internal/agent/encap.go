@@ -51,7 +51,7 @@ func (a *Agent) crossSubnet(ovc *v1alpha1.OverlayCluster, self *v1alpha1.NodeNet
 		return e, nil
 	}
 	var ips []netip.Addr
-	for _, s := range self.Spec.NodeIPs {
+	for _, s := range desired.Allocation(self).NodeIPs {
 		if ip, err := netip.ParseAddr(s); err == nil {
 			ips = append(ips, ip.Unmap())
 		}
@@ -75,16 +75,13 @@ func (a *Agent) crossSubnet(ovc *v1alpha1.OverlayCluster, self *v1alpha1.NodeNet
 	return e, nil
 }
 
-// apply moves the routes of want that must not go direct onto VXLAN devices, and records
-// the path counts.
-func (e *encapsulation) apply(self *v1alpha1.NodeNetworkConfig, want *desired.Result) {
-	if e.known {
-		paths, warnings := desired.Encapsulate(&want.Datapath, self, e.cs, e.underlay)
-		want.Paths = paths
-		want.Warnings = append(want.Warnings, warnings...)
-	} else {
-		want.Paths = desired.Paths{Direct: directPeers(want.Datapath.Routes)}
-	}
+// encapsulation is what the peer index needs to decide which peers go through VXLAN.
+func (e *encapsulation) encapsulation() desired.Encapsulation {
+	return desired.Encapsulation{Known: e.known, CrossSubnet: e.cs, Underlay: e.underlay}
+}
+
+// report fills in want's path policy and records the path counts.
+func (e *encapsulation) report(self *v1alpha1.NodeNetworkConfig, want *desired.Result) {
 	want.PathPolicy = e.pathPolicy()
 	peerPaths.WithLabelValues(self.Name, "direct").Set(float64(want.Paths.Direct))
 	peerPaths.WithLabelValues(self.Name, "vxlan").Set(float64(want.Paths.Encapsulated))
@@ -108,12 +105,4 @@ func (e *encapsulation) pathPolicy() string {
 		links = append(links, p.Masked().String())
 	}
 	return fmt.Sprintf("peers in %s routed directly, others through %s", strings.Join(links, ", "), vxlan)
-}
-
-func directPeers(rs []desired.Route) int {
-	seen := map[string]bool{}
-	for _, r := range rs {
-		seen[r.Node] = true
-	}
-	return len(seen)
 }

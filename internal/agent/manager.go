@@ -10,6 +10,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/overlaynet/overlaynet/api/v1alpha1"
+	"github.com/overlaynet/overlaynet/internal/agent/desired"
 )
 
 // ManagerOptions returns manager options for the agent of nodeName. The agent caches
@@ -47,7 +48,7 @@ func TrimForCache(nodeName string) func(any) (any, error) {
 		if nnc.Name != nodeName {
 			nnc.Annotations = nil
 			nnc.Status.Conditions = nil
-			nnc.Spec.ReservedIPs = nil // the VNet, not a route, reaches a peer's pods (R40)
+			desired.Allocation(nnc).ReservedIPs = nil // the VNet, not a route, reaches a peer's pods (R40)
 		}
 		return nnc, nil
 	}

@@ -285,16 +285,46 @@ func startAgent(ctx context.Context, env *testenv.Env, node string, rec *recorde
 	}, nil
 }
 
-// recorder is a datapath backend that records what it is asked to program.
+// recorder is a datapath backend that records what it is asked to program: the whole
+// datapath (Apply) or a change of peers (ApplyDelta), as the linux backend takes them.
 type recorder struct {
+	mu      sync.Mutex
+	dsts    map[netip.Prefix]bool
 	routes  atomic.Int64
 	applies atomic.Int64
+	deltas  atomic.Int64
 }
 
+var _ datapath.DeltaApplier = (*recorder)(nil)
+
 func (r *recorder) Apply(_ context.Context, dp *desired.Datapath, full bool) (datapath.Stats, error) {
-	r.routes.Store(int64(len(dp.Routes)))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.dsts = make(map[netip.Prefix]bool, len(dp.Routes))
+	for _, rt := range dp.Routes {
+		r.dsts[rt.Dst] = true
+	}
+	r.routes.Store(int64(len(r.dsts)))
 	r.applies.Add(1)
 	return datapath.Stats{Routes: len(dp.Routes), Full: full}, nil
+}
+
+func (r *recorder) ApplyDelta(_ context.Context, d *desired.Delta) (datapath.Stats, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.dsts == nil {
+		return datapath.Stats{}, datapath.ErrFullApplyNeeded
+	}
+	for _, rt := range d.RemovedRoutes {
+		delete(r.dsts, rt.Dst)
+	}
+	for _, rt := range d.Routes {
+		r.dsts[rt.Dst] = true
+	}
+	r.routes.Store(int64(len(r.dsts)))
+	r.applies.Add(1)
+	r.deltas.Add(1)
+	return datapath.Stats{Routes: len(r.dsts), RoutesAdded: len(d.Routes), RoutesRemoved: len(d.RemovedRoutes)}, nil
 }
 
 func allRouted(rs []*recorder, want int) bool {

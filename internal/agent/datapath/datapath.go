@@ -21,6 +21,22 @@ type Backend interface {
 	Apply(ctx context.Context, dp *desired.Datapath, full bool) (Stats, error)
 }
 
+// DeltaApplier is a Backend that also applies a change of peers alone (B8): the routes,
+// node IPs and VXLAN entries that a peer joining, changing or leaving touches, at a cost
+// that follows the change, not the cluster.
+type DeltaApplier interface {
+	Backend
+	// ApplyDelta applies d on top of what the previous Apply or ApplyDelta left. When the
+	// backend cannot trust its memory (no Apply yet, a previous failure) it changes
+	// nothing and returns ErrFullApplyNeeded; the caller then calls Apply with the whole
+	// datapath. The parts d does not touch (the families' rules but their node IPs, the
+	// proxy entries, the devices) are left as the previous Apply set them.
+	ApplyDelta(ctx context.Context, d *desired.Delta) (Stats, error)
+}
+
+// ErrFullApplyNeeded says that a backend needs the whole datapath (DeltaApplier).
+var ErrFullApplyNeeded = errors.New("the backend needs the whole datapath")
+
 // Stats describes the namespace after an Apply.
 type Stats struct {
 	// Routes is the number of routes the agent owns.

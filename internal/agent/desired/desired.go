@@ -174,18 +174,8 @@ func (r rank) less(o rank) bool {
 // the node's current addresses belongs to a pod that kept it across a migration; it stays
 // reachable and is masqueraded until the pod goes (FamilyRules.LegacySources).
 func Compute(self *v1alpha1.NodeNetworkConfig, all []v1alpha1.NodeNetworkConfig, cluster *Cluster, leases []netip.Addr, opts CNIOptions) (*Result, error) {
-	return ComputeCached(self, all, cluster, leases, opts, nil)
-}
-
-// ComputeCached is Compute, with the peers parsed and checked through cache (nil for none):
-// an agent keeps one across reconciles.
-func ComputeCached(self *v1alpha1.NodeNetworkConfig, all []v1alpha1.NodeNetworkConfig, cluster *Cluster, leases []netip.Addr, opts CNIOptions, cache *ParseCache) (*Result, error) {
 	if cluster == nil {
 		return nil, ErrNoClusterFacts
-	}
-	if cache != nil {
-		cache.begin(cluster)
-		defer cache.end()
 	}
 	res := &Result{}
 	warn := func(format string, args ...any) { res.Warnings = append(res.Warnings, fmt.Sprintf(format, args...)) }
@@ -194,7 +184,7 @@ func ComputeCached(self *v1alpha1.NodeNetworkConfig, all []v1alpha1.NodeNetworkC
 	if err != nil {
 		return nil, err
 	}
-	st := &self.Spec
+	st := Allocation(self)
 	maxPods := clampMaxPods(st.MaxPods, st.Mode, warn)
 
 	peers := make([]node, 0, len(all))
@@ -206,7 +196,7 @@ func ComputeCached(self *v1alpha1.NodeNetworkConfig, all []v1alpha1.NodeNetworkC
 		}
 		// A peer without a block (NodeSubnet, or not allocated yet) gets no route, but
 		// its node IPs may still reach pods (R17).
-		p, why := cache.parse(cluster, n)
+		p, why := cluster.parsePeer(n)
 		if len(why) > 0 {
 			problems[len(peers)] = why
 		}
@@ -220,7 +210,7 @@ func ComputeCached(self *v1alpha1.NodeNetworkConfig, all []v1alpha1.NodeNetworkC
 	}
 	// nodeAddrs names the node that holds each node address; only pods on node-subnet
 	// addresses need it.
-	nodeAddrs := sync.OnceValue(func() map[netip.Addr]string {
+	nodeAddrMap := sync.OnceValue(func() map[netip.Addr]string {
 		m := make(map[netip.Addr]string, len(peers)+1)
 		for _, a := range me.nodeIPs {
 			m[a] = me.name
@@ -232,6 +222,10 @@ func ComputeCached(self *v1alpha1.NodeNetworkConfig, all []v1alpha1.NodeNetworkC
 		}
 		return m
 	})
+	nodeAddrs := func(a netip.Addr) (string, bool) {
+		holder, ok := nodeAddrMap()[a]
+		return holder, ok
+	}
 
 	// sources are the addresses of the node's pods: its blocks, or its reservation.
 	var (
@@ -245,7 +239,7 @@ func ComputeCached(self *v1alpha1.NodeNetworkConfig, all []v1alpha1.NodeNetworkC
 		}
 		// A node that registered after the reservation was made may hold one of its
 		// addresses until the controller moves it (R40): never hand it to a pod.
-		reserved = withoutNodeAddrs(reserved, nodeAddrs(), warn)
+		reserved = withoutNodeAddrs(reserved, nodeAddrs, warn)
 		for _, r := range reserved {
 			sources = append(sources, r.Prefixes()...)
 		}
@@ -317,7 +311,7 @@ func ComputeCached(self *v1alpha1.NodeNetworkConfig, all []v1alpha1.NodeNetworkC
 // (reserved) and the IPv4 pods that kept a node-subnet address across a migration
 // (legacy), but never a node's address (nodeAddrs names their holders). uplink is the
 // node's IPv4 address, invalid when it has none.
-func proxyNeighbors(reserved []nodesubnet.Run, legacy []netip.Prefix, uplink netip.Addr, nodeAddrs func() map[netip.Addr]string, warn func(string, ...any)) ProxyNeighbors {
+func proxyNeighbors(reserved []nodesubnet.Run, legacy []netip.Prefix, uplink netip.Addr, nodeAddrs func(netip.Addr) (string, bool), warn func(string, ...any)) ProxyNeighbors {
 	var out ProxyNeighbors
 	for _, r := range reserved {
 		for a := r.First; r.Contains(a); a = a.Next() {
@@ -326,7 +320,7 @@ func proxyNeighbors(reserved []nodesubnet.Run, legacy []netip.Prefix, uplink net
 	}
 	for _, p := range legacy {
 		a := p.Addr()
-		if holder, ok := nodeAddrs()[a]; ok {
+		if holder, ok := nodeAddrs(a); ok {
 			// Answering for it would take the address from its node.
 			warn("a pod holds %s, the address of node %s; the node does not answer for it", a, holder)
 			continue
@@ -352,7 +346,7 @@ func proxyNeighbors(reserved []nodesubnet.Run, legacy []netip.Prefix, uplink net
 // node subnet, R40) and hold at most maxPods addresses: the CNI configuration hands out
 // exactly the reservation.
 func parseReservation(self *v1alpha1.NodeNetworkConfig, maxPods int, nodeNetwork []netip.Prefix) ([]nodesubnet.Run, netip.Prefix, error) {
-	st := &self.Spec
+	st := Allocation(self)
 	if len(st.ReservedIPs) > maxReservedEntries {
 		return nil, netip.Prefix{}, fmt.Errorf("NodeNetworkConfig %q: spec.reservedIPs holds %d entries, more than %d (R41)", self.Name, len(st.ReservedIPs), maxReservedEntries)
 	}
@@ -386,26 +380,32 @@ func parseReservation(self *v1alpha1.NodeNetworkConfig, maxPods int, nodeNetwork
 	return runs, subnet, nil
 }
 
-// withoutNodeAddrs returns the runs without the addresses that belong to nodes, splitting
-// runs around them, and names each one dropped in a warning.
-func withoutNodeAddrs(runs []nodesubnet.Run, nodeAddrs map[netip.Addr]string, warn func(string, ...any)) []nodesubnet.Run {
+// withoutNodeAddrs returns the runs without the addresses that belong to nodes (nodeAddrs
+// names their holders), splitting runs around them, and names each one dropped in a
+// warning. It looks up each reserved address, at most MaxMaxPods of them (parseReservation),
+// so its cost does not grow with the cluster.
+func withoutNodeAddrs(runs []nodesubnet.Run, nodeAddrs func(netip.Addr) (string, bool), warn func(string, ...any)) []nodesubnet.Run {
 	var hit []netip.Addr
-	for a := range nodeAddrs {
-		if slices.ContainsFunc(runs, func(r nodesubnet.Run) bool { return r.Contains(a) }) {
-			hit = append(hit, a)
+	for _, r := range runs {
+		for a := r.First; a.IsValid() && r.Contains(a); a = a.Next() {
+			if _, ok := nodeAddrs(a); ok {
+				hit = append(hit, a)
+			}
 		}
 	}
 	if len(hit) == 0 {
 		return runs
 	}
 	slices.SortFunc(hit, netip.Addr.Compare)
+	hit = slices.Compact(hit)
 	out := make([]nodesubnet.Run, 0, len(runs)+len(hit))
 	for _, r := range runs {
 		for _, a := range hit {
 			if !r.Contains(a) {
 				continue
 			}
-			warn("reserved address %s is the address of node %s; no pod gets it (R40)", a, nodeAddrs[a])
+			holder, _ := nodeAddrs(a)
+			warn("reserved address %s is the address of node %s; no pod gets it (R40)", a, holder)
 			if a != r.First {
 				out = append(out, nodesubnet.Run{First: r.First, Last: a.Prev()})
 			}

@@ -417,23 +417,27 @@ func BenchmarkCompute5000Peers(b *testing.B) {
 }
 
 // BenchmarkComputeOnePeerChangedOf5000 measures what an agent computes when one peer of
-// 5,000 changes, with the parse cache it keeps across reconciles (B8).
+// 5,000 changes: the peer index it keeps across reconciles re-parses and re-checks that
+// peer alone (B8).
 func BenchmarkComputeOnePeerChangedOf5000(b *testing.B) {
 	all, cluster := benchPeers()
-	cache := &ParseCache{}
-	if _, err := ComputeCached(&all[0], all, cluster, nil, CNIOptions{}, cache); err != nil {
+	x := &PeerIndex{}
+	x.Replace(all)
+	if _, _, err := x.Compute(&all[0], cluster, nil, CNIOptions{}, Encapsulation{}); err != nil {
 		b.Fatal(err)
 	}
 	i := 0
 	for b.Loop() {
 		i++
-		all[1+i%4999].ResourceVersion = fmt.Sprint(i + 1)
-		res, err := ComputeCached(&all[0], all, cluster, nil, CNIOptions{}, cache)
+		p := all[1+i%4999]
+		p.ResourceVersion = fmt.Sprint(i + 1)
+		x.Set(&p)
+		_, d, err := x.Compute(&all[0], cluster, nil, CNIOptions{}, Encapsulation{})
 		if err != nil {
 			b.Fatal(err)
 		}
-		if len(res.Datapath.Routes) != 2*4999 {
-			b.Fatalf("%d routes, want %d", len(res.Datapath.Routes), 2*4999)
+		if d == nil || !d.Empty() {
+			b.Fatalf("an unchanged status changed the datapath: %+v", d)
 		}
 	}
 }

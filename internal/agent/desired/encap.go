@@ -108,6 +108,9 @@ func TunnelMAC(a netip.Addr) net.HardwareAddr {
 	return net.HardwareAddr{h[0]&0xfc | 0x02, h[1], h[2], h[3], h[4], h[5]}
 }
 
+// tunnelMAC is TunnelMAC; tests replace it to make MACs collide.
+var tunnelMAC = TunnelMAC
+
 // TunnelOverhead is the VXLAN overhead over the underlay of a family.
 func TunnelOverhead(f v1alpha1.IPFamily) int {
 	if f == v1alpha1.IPv6 {
@@ -171,7 +174,7 @@ func Encapsulate(dp *Datapath, self *v1alpha1.NodeNetworkConfig, cs netconf.Cros
 				warn("the node has no %s node IP to encapsulate from; no route to %s of peer %s (B9)", f, r.Dst, r.Node)
 				continue
 			}
-			t = &Tunnel{Family: f, Name: TunnelName(f), VNI: cs.VNI, Port: cs.Port, Local: local, MAC: TunnelMAC(local)}
+			t = &Tunnel{Family: f, Name: TunnelName(f), VNI: cs.VNI, Port: cs.Port, Local: local, MAC: tunnelMAC(local)}
 			if own := ofFamily(me.podCIDRs, f); len(own) > 0 {
 				t.Addr = own[0].Masked().Addr()
 			}
@@ -181,7 +184,7 @@ func Encapsulate(dp *Datapath, self *v1alpha1.NodeNetworkConfig, cs netconf.Cros
 			tunnels[f] = t
 			macs[f] = map[string]string{t.MAC.String(): me.name}
 		}
-		mac := TunnelMAC(r.Via)
+		mac := tunnelMAC(r.Via)
 		if holder, ok := macs[f][mac.String()]; ok && holder != r.Node {
 			warn("peer %s's VTEP MAC %s, derived from node IP %s, is also %s's; no route to its block %s (B9)", r.Node, mac, r.Via, holder, r.Dst)
 			continue
@@ -230,12 +233,12 @@ func mustEncapsulate(cs netconf.CrossSubnet, u Underlay, via netip.Addr) bool {
 // rules (B7), so entries that do not parse are simply left out here.
 func ownAddresses(self *v1alpha1.NodeNetworkConfig) node {
 	n := node{name: self.Name}
-	for _, s := range self.Spec.PodCIDRs {
+	for _, s := range Allocation(self).PodCIDRs {
 		if p, err := netip.ParsePrefix(s); err == nil {
 			n.podCIDRs = append(n.podCIDRs, p)
 		}
 	}
-	for _, s := range self.Spec.NodeIPs {
+	for _, s := range Allocation(self).NodeIPs {
 		if a, err := netip.ParseAddr(s); err == nil && a.Zone() == "" && !a.Is4In6() {
 			n.nodeIPs = append(n.nodeIPs, a)
 		}

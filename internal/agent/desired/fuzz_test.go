@@ -87,6 +87,7 @@ func FuzzComputeAdversarialPeers(f *testing.F) {
 		if err != nil {
 			t.Fatalf("Compute with adversarial peers: %v (a peer must never fail the node)", err)
 		}
+		checkIndexAgrees(t, &self, all, got)
 		own := pfx("10.244.1.0/24", "fd12:3456:789a::100/120")
 		ownIPs := addrs("10.224.0.4", "fd10:224::4")
 		status := map[string]*v1alpha1.NodeNetworkConfigSpec{}
@@ -150,4 +151,38 @@ func FuzzComputeAdversarialPeers(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkIndexAgrees checks that a PeerIndex fed all one by one decides what Compute decided
+// (B8): the attacker's objects reach the index as they reach Compute. Names are unique in
+// a cluster, so inputs that repeat one are left to Compute alone.
+func checkIndexAgrees(t *testing.T, self *v1alpha1.NodeNetworkConfig, all []v1alpha1.NodeNetworkConfig, want *Result) {
+	t.Helper()
+	seen := map[string]bool{}
+	for _, o := range all {
+		if seen[o.Name] {
+			return
+		}
+		seen[o.Name] = true
+	}
+	x := &PeerIndex{}
+	for i := range all {
+		o := all[i]
+		o.ResourceVersion = fmt.Sprint(i + 1)
+		x.Set(&o)
+	}
+	got, _, err := x.Compute(self, testCluster, nil, CNIOptions{}, Encapsulation{})
+	if err != nil {
+		t.Fatalf("the peer index failed where Compute did not: %v", err)
+	}
+	if d := diff(want.Datapath, *x.Datapath(got)); d != "" {
+		t.Errorf("B8 the peer index's datapath differs from Compute's (-Compute +index):\n%s", d)
+	}
+	if d := diff(want.Skipped, got.Skipped); d != "" {
+		t.Errorf("B8 the peer index skips other peers than Compute (-Compute +index):\n%s", d)
+	}
+	w := slices.Sorted(slices.Values(want.Warnings))
+	if d := diff(w, got.Warnings); d != "" {
+		t.Errorf("B8 the peer index warns otherwise than Compute (-Compute +index):\n%s", d)
+	}
 }

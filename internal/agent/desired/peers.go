@@ -30,7 +30,15 @@ import (
 //
 // The same node IPs, and only they, may open connections to pods (R16, R17).
 
-// Bounds on the lists of one NodeNetworkConfig status: the schema allows two of each (one
+// Allocation is the part of a NodeNetworkConfig that the manager allocates and every agent
+// reads: the blocks, node IPs, max pods, mode and NodeSubnet reservation, all in its spec
+// (the manager's create carries them, B8). It is the one place that says where in the
+// object they live.
+func Allocation(nnc *v1alpha1.NodeNetworkConfig) *v1alpha1.NodeNetworkConfigSpec {
+	return &nnc.Spec
+}
+
+// Bounds on the lists of one NodeNetworkConfig spec: the schema allows two of each (one
 // per family); the agent refuses longer lists instead of reading them.
 const (
 	maxPodCIDRs = 2
@@ -105,7 +113,7 @@ func (c *Cluster) checkNodeIP(a netip.Addr) string {
 // longer than the schema allows is not read.
 func (c *Cluster) parsePeer(nnc *v1alpha1.NodeNetworkConfig) (n node, problems []string) {
 	n = node{name: nnc.Name, rank: rank{created: nnc.CreationTimestamp.UnixNano(), name: nnc.Name}}
-	st := &nnc.Spec
+	st := Allocation(nnc)
 	if len(st.PodCIDRs) > maxPodCIDRs {
 		problems = append(problems, fmt.Sprintf("spec.podCIDRs holds %d entries, more than %d", len(st.PodCIDRs), maxPodCIDRs))
 	} else {
@@ -206,62 +214,5 @@ func older(a, b *node) bool {
 func skip(peers []node, problems map[int][]string) {
 	for i := range problems {
 		peers[i].podCIDRs, peers[i].nodeIPs = nil, nil
-	}
-}
-
-// ParseCache remembers parsed and checked peers between computations, by object UID and
-// resourceVersion, so that a computation parses and checks only the peers that changed
-// since the previous one (B8: an agent's work per peer change follows the change). It is
-// dropped whole when the cluster's facts change. Not safe for concurrent use: the agent
-// computes one state at a time.
-type ParseCache struct {
-	// facts fingerprints the Cluster the entries were checked against.
-	facts string
-	// entries are the parsed peers by UID.
-	entries map[string]parsedPeer
-	// pass numbers computations; entries not seen in a pass are forgotten after it.
-	pass uint64
-}
-
-type parsedPeer struct {
-	resourceVersion string
-	pass            uint64
-	node            node
-	problems        []string
-}
-
-// begin starts a computation against c.
-func (pc *ParseCache) begin(c *Cluster) {
-	if facts := fmt.Sprint(*c); pc.entries == nil || facts != pc.facts {
-		pc.facts, pc.entries = facts, map[string]parsedPeer{}
-	}
-	pc.pass++
-}
-
-// parse returns nnc parsed and checked, from the cache when nnc has not changed.
-func (pc *ParseCache) parse(c *Cluster, nnc *v1alpha1.NodeNetworkConfig) (node, []string) {
-	uid, rv := string(nnc.UID), nnc.ResourceVersion
-	if pc == nil || uid == "" || rv == "" {
-		return c.parsePeer(nnc)
-	}
-	if e, ok := pc.entries[uid]; ok && e.resourceVersion == rv {
-		e.pass = pc.pass
-		pc.entries[uid] = e
-		return e.node, e.problems
-	}
-	n, problems := c.parsePeer(nnc)
-	pc.entries[uid] = parsedPeer{resourceVersion: rv, pass: pc.pass, node: n, problems: slices.Clip(problems)}
-	return n, problems
-}
-
-// end forgets the peers that the computation did not see: they are gone.
-func (pc *ParseCache) end() {
-	if pc == nil {
-		return
-	}
-	for uid, e := range pc.entries {
-		if e.pass != pc.pass {
-			delete(pc.entries, uid)
-		}
 	}
 }

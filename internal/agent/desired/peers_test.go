@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"k8s.io/apimachinery/pkg/types"
-
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/overlaynet/overlaynet/api/v1alpha1"
@@ -206,45 +204,6 @@ func TestComputeClampsMaxPods(t *testing.T) {
 		}
 		if got.CNI.Capacity != tt.want {
 			t.Errorf("R12 maxPods %d: capacity %d, want %d", tt.maxPods, got.CNI.Capacity, tt.want)
-		}
-	}
-}
-
-// TestComputeCachedMatchesCompute proves that the parse cache changes nothing but the cost:
-// across joins, a changed peer, a peer turning bad and a leave, the cached computation
-// equals the uncached one.
-func TestComputeCachedMatchesCompute(t *testing.T) {
-	withMeta := func(n v1alpha1.NodeNetworkConfig, rv string) v1alpha1.NodeNetworkConfig {
-		n.UID, n.ResourceVersion = types.UID("uid-"+n.Name), rv
-		return n
-	}
-	moved := dual3
-	moved.Spec.NodeIPs = []string{"10.224.0.9", "fd10:224::9"}
-	bad := dual3
-	bad.Spec.PodCIDRs = []string{"0.0.0.0/0"}
-	steps := [][]v1alpha1.NodeNetworkConfig{
-		{withMeta(dual1, "1"), withMeta(dual2, "2")},
-		{withMeta(dual1, "1"), withMeta(dual2, "2"), withMeta(dual3, "3")},
-		{withMeta(dual1, "1"), withMeta(dual2, "2"), withMeta(moved, "4")},
-		{withMeta(dual1, "1"), withMeta(dual2, "2"), withMeta(bad, "5")},
-		{withMeta(dual1, "1"), withMeta(dual2, "2"), withMeta(dual3, "3")}, // an old version comes back
-		{withMeta(dual1, "1"), withMeta(dual3, "3")},
-	}
-	cache := &ParseCache{}
-	for i, all := range steps {
-		want, err := Compute(&dual1, all, testCluster, nil, CNIOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := ComputeCached(&dual1, all, testCluster, nil, CNIOptions{}, cache)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if diff := cmp.Diff(want, got, equateNetip); diff != "" {
-			t.Errorf("step %d: cached result (-uncached +cached):\n%s", i, diff)
-		}
-		if len(cache.entries) != len(all)-1 {
-			t.Errorf("step %d: the cache holds %d peers, want %d", i, len(cache.entries), len(all)-1)
 		}
 	}
 }

@@ -76,6 +76,37 @@ func BenchmarkOneChangeWith5000Present(b *testing.B) {
 	}
 }
 
+// BenchmarkOneDeltaWith5000Present measures what the agent now hands the backend when one
+// peer joins or leaves a node that already routes to 5,000: the change alone (ApplyDelta),
+// one route and one set element, without a diff over the 5,000 (B8).
+func BenchmarkOneDeltaWith5000Present(b *testing.B) {
+	requireRoot(b)
+	all := peers(benchPeers+1, false)
+	with, without := datapathFor(all, false), datapathFor(all[:len(all)-1], false)
+	join, leave := deltaOf(without, with), deltaOf(with, without)
+	ns, _ := nodeNS(b)
+	be := newBackend(b, ns)
+	ctx := context.Background()
+	if _, err := be.Apply(ctx, without, true); err != nil {
+		b.Fatal(err)
+	}
+	i := 0
+	for b.Loop() {
+		d := join
+		if i%2 == 1 {
+			d = leave
+		}
+		i++
+		st, err := be.ApplyDelta(ctx, d)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if changes := st.RoutesAdded + st.RoutesRemoved; changes != 1 || st.NodeIPsChanged != 1 {
+			b.Fatalf("one peer changed %d routes and %d node IPs, want 1 and 1", changes, st.NodeIPsChanged)
+		}
+	}
+}
+
 // BenchmarkFullResyncWith5000Present measures the slow-timer resync that repairs drift: read
 // 5,000 routes back, find nothing to change, rewrite the table.
 func BenchmarkFullResyncWith5000Present(b *testing.B) {

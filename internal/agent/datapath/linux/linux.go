@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"sync"
 
@@ -58,11 +59,11 @@ type Backend struct {
 	// table is the nftables table name.
 	table string
 
-	// routes is what the last Apply left in the kernel, sorted by destination; valid only
-	// while routesKnown, which a failure clears so that the next Apply reads the kernel
-	// back. spare is the previous slice, reused to avoid an allocation per Apply.
-	routes, spare []ownedRoute
-	routesKnown   bool
+	// routes is what the last Apply left in the kernel, by destination; valid only while
+	// routesKnown, which a failure clears so that the next Apply reads the kernel back.
+	routes      map[netip.Prefix]ownedRoute
+	routesKnown bool
+	gen         uint64
 	// nft is what the last Apply left in the table; nil when unknown.
 	nft *nftState
 	// proxied are the proxy neighbour entries the backend owns (proxy.go) after the last

@@ -21,161 +21,140 @@ type ownedRoute struct {
 	dst    netip.Prefix
 	via    netip.Addr
 	kernel []netlink.Route
+	// gen is the sync that last kept it (syncRoutes).
+	gen uint64
 }
 
 // syncRoutes makes the owned routes of the main table match want. Incrementally it diffs
-// want against what the previous apply left; in full it diffs against the kernel. Both are
-// sorted by destination, so the diff is one merge walk without allocation: one peer more
-// or less costs one netlink request whatever the number of peers.
+// want against what the previous apply left; in full it diffs against the kernel. The diff
+// is one look-up per wanted route and one pass over the owned ones, without sorting or
+// allocating. A change of peers alone does not come here: ApplyDelta (delta.go) applies it
+// route by route.
 //
 // It adds with NLM_F_EXCL, so a route someone else owns to the same destination is reported,
 // never overwritten, and it deletes with its protocol set, so the kernel refuses to delete a
 // route it does not own.
 func (b *Backend) syncRoutes(ctx context.Context, want []desired.Route, full bool, st *datapath.Stats) error {
-	want = sortedRoutes(want)
-	have := b.routes
-	if full {
-		var err error
-		if have, err = b.readRoutes(); err != nil {
+	if full || b.routes == nil {
+		owned, err := b.listRoutes()
+		if err != nil {
 			b.routesKnown = false
 			return fmt.Errorf("listing owned routes: %w", err)
 		}
+		b.routes = make(map[netip.Prefix]ownedRoute, len(owned))
+		for dst, rs := range owned {
+			b.routes[dst] = ownedRoute{dst: dst, via: gatewayOf(&rs[0]), kernel: rs}
+		}
 	}
-
-	applied := b.spare[:0]
+	// gen marks the owned routes that want keeps; the others go.
+	b.gen++
+	gen := b.gen
 	var errs []error
 	fail := func(err error) { errs = append(errs, err) }
-	add := func(r desired.Route) {
-		kr, err := b.wantedRoute(r)
-		if err == nil {
-			err = b.nl.RouteAdd(kr)
-		}
-		if err != nil {
-			if errors.Is(err, unix.EEXIST) {
-				err = fmt.Errorf("a route to %s that overlaynet does not own exists; leaving it alone", r.Dst)
-			}
-			fail(fmt.Errorf("adding route to %s via %s (node %s): %w", r.Dst, r.Via, r.Node, err))
-			return
-		}
-		st.RoutesAdded++
-		applied = append(applied, ownedRoute{dst: r.Dst, via: r.Via})
-	}
-	remove := func(o ownedRoute) bool {
-		rs := o.kernel
-		if rs == nil {
-			rs = []netlink.Route{*b.kernelRoute(o.dst, o.via)}
-		}
-		ok := true
-		for i := range rs {
-			if err := b.nl.RouteDel(&rs[i]); err != nil && !errors.Is(err, unix.ESRCH) {
-				fail(fmt.Errorf("deleting route to %s: %w", o.dst, err))
-				ok = false
-			}
-		}
-		return ok
-	}
-
-	i, j := 0, 0
-	for n := 0; i < len(want) || j < len(have); n++ {
+	for n, r := range want {
 		if n%256 == 0 && ctx.Err() != nil {
-			fail(ctx.Err())
-			applied = append(applied, have[j:]...) // left as they were
-			break
+			// What was not looked at stays as it is; the kernel is read back next time.
+			b.routesKnown = false
+			return errors.Join(append(errs, ctx.Err())...)
 		}
-		var c int
+		o, ok := b.routes[r.Dst]
 		switch {
-		case i == len(want):
-			c = 1
-		case j == len(have):
-			c = -1
-		default:
-			c = desired.ComparePrefix(want[i].Dst, have[j].dst)
-		}
-		switch {
-		case c < 0: // wanted, missing
-			add(want[i])
-			i++
-		case c > 0: // owned, no longer wanted
-			if remove(have[j]) {
-				st.RoutesRemoved++
-			} else {
-				applied = append(applied, ownedRoute{dst: have[j].dst, via: have[j].via})
+		case ok && o.gen == gen:
+			// A second route to one destination: the first is kept.
+		case !ok: // wanted, missing
+			if err := b.addRoute(r); err != nil {
+				fail(err)
+				continue
 			}
-			j++
+			st.RoutesAdded++
+			b.routes[r.Dst] = ownedRoute{dst: r.Dst, via: r.Via, gen: gen}
+		case len(o.kernel) <= 1 && o.via == r.Via:
+			b.routes[r.Dst] = ownedRoute{dst: r.Dst, via: r.Via, gen: gen}
 		default:
-			r, o := want[i], have[j]
-			i, j = i+1, j+1
-			switch {
-			case len(o.kernel) <= 1 && o.via == r.Via:
-				applied = append(applied, ownedRoute{dst: r.Dst, via: r.Via})
-			case len(o.kernel) <= 1:
-				// The peer's node IP changed: replace atomically.
-				kr, err := b.wantedRoute(r)
-				if err == nil {
-					err = b.nl.RouteReplace(kr)
+			if err := b.replaceRoute(o, r); err != nil {
+				fail(err)
+				if len(o.kernel) <= 1 {
+					o.gen = gen // left as it was
+					b.routes[r.Dst] = o
+				} else {
+					delete(b.routes, r.Dst)
 				}
-				if errors.Is(err, unix.EINVAL) && kr.Family == unix.AF_INET6 {
-					// IPv6 refuses to replace a route with one on another device (a
-					// peer moving onto or off a VXLAN device): delete, then add.
-					if err = b.nl.RouteDel(b.kernelRoute(o.dst, o.via)); err == nil || errors.Is(err, unix.ESRCH) {
-						err = b.nl.RouteAdd(kr)
-					}
-				}
-				if err != nil {
-					fail(fmt.Errorf("replacing route to %s via %s (node %s): %w", r.Dst, r.Via, r.Node, err))
-					applied = append(applied, ownedRoute{dst: o.dst, via: o.via})
-					continue
-				}
-				st.RoutesReplaced++
-				applied = append(applied, ownedRoute{dst: r.Dst, via: r.Via})
-			default:
-				// Duplicated (several metrics): start over with one.
-				remove(o)
-				before := st.RoutesAdded
-				add(r)
-				if st.RoutesAdded > before {
-					st.RoutesAdded--
-					st.RoutesReplaced++
-				}
+				continue
 			}
+			st.RoutesReplaced++
+			b.routes[r.Dst] = ownedRoute{dst: r.Dst, via: r.Via, gen: gen}
 		}
 	}
-	b.spare, b.routes = b.routes[:0], applied
+	for dst, o := range b.routes {
+		if o.gen == gen {
+			continue
+		}
+		if err := b.removeRoute(o); err != nil {
+			fail(err)
+			continue
+		}
+		delete(b.routes, dst)
+		st.RoutesRemoved++
+	}
 	b.routesKnown = len(errs) == 0
-	st.Routes = len(applied)
+	st.Routes = len(b.routes)
 	return errors.Join(errs...)
 }
 
-// sortedRoutes returns routes sorted by destination with one route per destination,
-// copying only when the input is not already so.
-func sortedRoutes(rs []desired.Route) []desired.Route {
-	ok := true
-	for i := 1; i < len(rs); i++ {
-		if desired.ComparePrefix(rs[i-1].Dst, rs[i].Dst) >= 0 {
-			ok = false
-			break
+// addRoute adds r, refusing to overwrite a route someone else owns.
+func (b *Backend) addRoute(r desired.Route) error {
+	kr, err := b.wantedRoute(r)
+	if err == nil {
+		err = b.nl.RouteAdd(kr)
+	}
+	if err != nil {
+		if errors.Is(err, unix.EEXIST) {
+			err = fmt.Errorf("a route to %s that overlaynet does not own exists; leaving it alone", r.Dst)
 		}
+		return fmt.Errorf("adding route to %s via %s (node %s): %w", r.Dst, r.Via, r.Node, err)
 	}
-	if ok {
-		return rs
-	}
-	out := slices.Clone(rs)
-	slices.SortStableFunc(out, func(a, b desired.Route) int { return desired.ComparePrefix(a.Dst, b.Dst) })
-	return slices.CompactFunc(out, func(a, b desired.Route) bool { return a.Dst == b.Dst })
+	return nil
 }
 
-// readRoutes returns the owned routes of the kernel, sorted by destination.
-func (b *Backend) readRoutes() ([]ownedRoute, error) {
-	byDst, err := b.listRoutes()
+// removeRoute deletes the owned route o, every copy of it the kernel holds.
+func (b *Backend) removeRoute(o ownedRoute) error {
+	rs := o.kernel
+	if rs == nil {
+		rs = []netlink.Route{*b.kernelRoute(o.dst, o.via)}
+	}
+	var errs []error
+	for i := range rs {
+		if err := b.nl.RouteDel(&rs[i]); err != nil && !errors.Is(err, unix.ESRCH) {
+			errs = append(errs, fmt.Errorf("deleting route to %s: %w", o.dst, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// replaceRoute moves the owned route o to r's gateway or device atomically; a destination
+// the kernel holds several routes to (several metrics) starts over with one.
+func (b *Backend) replaceRoute(o ownedRoute, r desired.Route) error {
+	if len(o.kernel) > 1 {
+		if err := b.removeRoute(o); err != nil {
+			return err
+		}
+		return b.addRoute(r)
+	}
+	kr, err := b.wantedRoute(r)
+	if err == nil {
+		err = b.nl.RouteReplace(kr)
+	}
+	if errors.Is(err, unix.EINVAL) && kr.Family == unix.AF_INET6 {
+		// IPv6 refuses to replace a route with one on another device (a peer moving onto
+		// or off a VXLAN device): delete, then add.
+		if err = b.nl.RouteDel(b.kernelRoute(o.dst, o.via)); err == nil || errors.Is(err, unix.ESRCH) {
+			err = b.nl.RouteAdd(kr)
+		}
+	}
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("replacing route to %s via %s (node %s): %w", r.Dst, r.Via, r.Node, err)
 	}
-	out := make([]ownedRoute, 0, len(byDst))
-	for dst, rs := range byDst {
-		out = append(out, ownedRoute{dst: dst, via: gatewayOf(&rs[0]), kernel: rs})
-	}
-	slices.SortFunc(out, func(a, b ownedRoute) int { return desired.ComparePrefix(a.dst, b.dst) })
-	return out, nil
+	return nil
 }
 
 // listRoutes returns the owned routes of the main table, both families, by destination.

@@ -120,10 +120,7 @@ func (b *Backend) syncTunnel(t *desired.Tunnel, full bool, st *datapath.Stats) e
 		wantFDB[p.MAC.String()] = p.Remote
 		macs[p.MAC.String()] = p.MAC
 	}
-	fam := unix.AF_INET
-	if t.Family == v1alpha1.IPv6 {
-		fam = unix.AF_INET6
-	}
+	fam := familyNumber(t.Family)
 	var errs []error
 	// Forwarding entries first, so that a neighbour never points at a MAC the device
 	// cannot send to; removals after, for the same reason.
@@ -270,10 +267,7 @@ func (b *Backend) ensureTunnelAddr(t *desired.Tunnel, index int) error {
 
 // readTunnelEntries reads the permanent neighbour and forwarding entries of a device.
 func (b *Backend) readTunnelEntries(f v1alpha1.IPFamily, index int) (map[netip.Addr]string, map[string]netip.Addr, error) {
-	fam := unix.AF_INET
-	if f == v1alpha1.IPv6 {
-		fam = unix.AF_INET6
-	}
+	fam := familyNumber(f)
 	neigh := map[netip.Addr]string{}
 	fdb := map[string]netip.Addr{}
 	var ns, fs []netlink.Neigh
