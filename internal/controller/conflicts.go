@@ -17,11 +17,14 @@ const ConflictRetryDelay = 200 * time.Millisecond
 // It is expected, not an error: the object changed between the cache read and the
 // compare-and-swap write (B4), typically at start-up while the caches fill or when another
 // writer (an agent's condition) got there first, and the next reconcile reads the new
-// version. It is logged at debug level; every other error passes through unchanged.
+// version. The create of a NodeNetworkConfig that another manager (or our own earlier
+// create, not yet in the cache) got to first is the same race and is treated the same: the
+// retry reads the object, adopts its blocks and releases the spare claim. It is logged at
+// debug level; every other error passes through unchanged.
 func quietConflicts(r reconcile.Reconciler) reconcile.Reconciler {
 	return reconcile.Func(func(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 		res, err := r.Reconcile(ctx, req)
-		if err != nil && apierrors.IsConflict(err) {
+		if err != nil && (apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err)) {
 			ctrl.LoggerFrom(ctx).V(1).Info("Write conflict; retrying with the new version", "reason", err.Error())
 			return reconcile.Result{RequeueAfter: ConflictRetryDelay}, nil
 		}

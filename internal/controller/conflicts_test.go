@@ -25,6 +25,9 @@ func TestWriteConflictIsAQuietRequeue(t *testing.T) {
 		wantRes reconcile.Result
 	}{
 		{"a wrapped conflict requeues quietly", fmt.Errorf("writing NodeNetworkConfig node-1 status: %w", conflict), nil, reconcile.Result{RequeueAfter: ConflictRetryDelay}},
+		{"a lost create of a NodeNetworkConfig requeues quietly (B4: another manager published first)",
+			fmt.Errorf("creating NodeNetworkConfig node-1: %w", apierrors.NewAlreadyExists(schema.GroupResource{Group: "network.overlaynet.io", Resource: "nodenetworkconfigs"}, "node-1")),
+			nil, reconcile.Result{RequeueAfter: ConflictRetryDelay}},
 		{"another error stays an error", other, other, reconcile.Result{}},
 		{"success passes through", nil, nil, reconcile.Result{RequeueAfter: 42}},
 	} {

@@ -195,19 +195,9 @@ func (b *bench) run(ct contender) (result, error) {
 		}
 		go func() { apiProfiled <- captureAPIServerProfile(ctx, env, b.apiProfile+suffix, 20) }()
 	}
-	// The bench watches what it counts, as any client would, instead of listing every
-	// object several times a second: the lists would cost the API server more than the
-	// allocations it measures.
-	watch, err := cache.New(env.Config, cache.Options{Scheme: c.Scheme()})
+	watch, err := startWatch(ctx, env, ct.watched)
 	if err != nil {
 		return res, err
-	}
-	if _, err := watch.GetInformer(ctx, ct.watched); err != nil {
-		return res, err
-	}
-	go func() { _ = watch.Start(ctx) }()
-	if !watch.WaitForCacheSync(ctx) {
-		return res, errors.New("the bench's watch did not sync")
 	}
 	fmt.Printf("[%s] creating %d Nodes with %d writers\n", ct.name, b.n, b.writers)
 	start := time.Now()
@@ -499,6 +489,24 @@ func cpuTime(pid int) time.Duration {
 	fmt.Sscanf(f[12], "%d", &stime)
 	const ticks = 100 // USER_HZ on Linux
 	return time.Duration(utime+stime) * time.Second / ticks
+}
+
+// startWatch starts a cache fed by a watch of obj's kind. The bench watches what it counts,
+// as any client would, instead of listing every object several times a second: the lists
+// would cost the API server more than the allocations it measures.
+func startWatch(ctx context.Context, env *testenv.Env, obj client.Object) (cache.Cache, error) {
+	watch, err := cache.New(env.Config, cache.Options{Scheme: env.Client.Scheme()})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := watch.GetInformer(ctx, obj); err != nil {
+		return nil, err
+	}
+	go func() { _ = watch.Start(ctx) }()
+	if !watch.WaitForCacheSync(ctx) {
+		return nil, errors.New("the bench's watch did not sync")
+	}
+	return watch, nil
 }
 
 // controlPlanePids finds the running kube-apiserver and etcd processes (each contender
