@@ -192,8 +192,13 @@ var _ = Describe("The rulebook in the controller", func() {
 		n.Status.NodeInfo = corev1.NodeSystemInfo{OperatingSystem: "windows", ContainerRuntimeVersion: "docker://20.10.9"}
 		n.Status.Addresses = newNode(0).Status.Addresses
 		Expect(k8s.Status().Update(ctx, n)).To(Succeed())
+		// A move needs a node running NodeSubnet: wait for its reservation, which takes 30
+		// claims, not just for the cluster's status.
 		Eventually(func(g Gomega) {
 			g.Expect(getCluster(g).Status.Mode).To(Equal(v1.ModeNodeSubnet))
+			nnc := allocated(g, nodeName(0))
+			g.Expect(nnc.IsAllocated()).To(BeTrue())
+			g.Expect(nnc.Spec.Mode).To(Equal(v1.ModeNodeSubnet))
 		}).Should(Succeed())
 
 		Expect(updateCluster(func(s *v1.OverlayClusterSpec) { s.Mode = v1.ModeOverlay })).To(Succeed())
