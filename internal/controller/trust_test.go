@@ -181,14 +181,21 @@ var _ = Describe("The claims are the truth (B7)", func() {
 		var want *v1.NodeNetworkConfig
 		Eventually(func(g Gomega) { want = expectSettled(g, 1, 2).nncs[nodeName(0)] }).Should(Succeed())
 
-		tampered := want.DeepCopy()
-		tampered.Spec.PodCIDRs = []string{"10.244.99.0/24"}
-		tampered.Spec.NodeIPs = []string{"10.1.9.9"}
-		tampered.Spec.MaxPods = 10
-		tampered.Spec.ReservedIPs = []string{"10.1.0.50"}
-		Expect(k8s.Update(ctx, tampered)).To(Succeed())
-		meta.SetStatusCondition(&tampered.Status.Conditions, metav1.Condition{Type: v1.NodeAllocated, Status: metav1.ConditionTrue, Reason: "Hacked", Message: "holds everything"})
-		Expect(k8s.Status().Update(ctx, tampered)).To(Succeed())
+		// Two writes, each retried on a conflict: the manager may repair the first before
+		// the second lands.
+		Eventually(func() error {
+			tampered := allocated(Default, nodeName(0))
+			meta.SetStatusCondition(&tampered.Status.Conditions, metav1.Condition{Type: v1.NodeAllocated, Status: metav1.ConditionTrue, Reason: "Hacked", Message: "holds everything"})
+			return k8s.Status().Update(ctx, tampered)
+		}).Should(Succeed())
+		Eventually(func() error {
+			tampered := allocated(Default, nodeName(0))
+			tampered.Spec.PodCIDRs = []string{"10.244.99.0/24"}
+			tampered.Spec.NodeIPs = []string{"10.1.9.9"}
+			tampered.Spec.MaxPods = 10
+			tampered.Spec.ReservedIPs = []string{"10.1.0.50"}
+			return k8s.Update(ctx, tampered)
+		}).Should(Succeed())
 
 		Eventually(func(g Gomega) {
 			nnc := allocated(g, nodeName(0))
