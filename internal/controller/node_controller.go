@@ -105,8 +105,8 @@ type NodeReconciler struct {
 }
 
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch
-// +kubebuilder:rbac:groups=network.overlaynet.io,resources=nodenetworkconfigs,verbs=get;list;watch;create;update;patch;delete
-// +kubebuilder:rbac:groups=network.overlaynet.io,resources=nodenetworkconfigs/status,verbs=update;patch
+// +kubebuilder:rbac:groups=network.overlaynet.io,resources=nodenetworkconfigs,verbs=get;list;watch;create;update;delete
+// +kubebuilder:rbac:groups=network.overlaynet.io,resources=nodenetworkconfigs/status,verbs=update
 // +kubebuilder:rbac:groups=network.overlaynet.io,resources=blockclaims,verbs=get;list;watch;create;delete
 
 // nodeScope is what one reconcile of a live Node works on; the steps below fill it in turn.

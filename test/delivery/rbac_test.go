@@ -37,10 +37,12 @@ var allowed = map[string][]string{
 		"cluster network.overlaynet.io/nodenetworkconfigs create", "cluster network.overlaynet.io/nodenetworkconfigs delete",
 		"cluster network.overlaynet.io/nodenetworkconfigs get", "cluster network.overlaynet.io/nodenetworkconfigs list",
 		"cluster network.overlaynet.io/nodenetworkconfigs watch",
-		// The NNC's spec.mode follows a migration (R51, R53); NNCs are the manager's own
-		// objects, never declared by users, so this is no GitOps drift.
-		"cluster network.overlaynet.io/nodenetworkconfigs patch",
-		"cluster network.overlaynet.io/nodenetworkconfigs/status patch", "cluster network.overlaynet.io/nodenetworkconfigs/status update",
+		// The NNC's spec is the node's allocation, created with it and changed by a
+		// compare-and-swap update (a migration, R51, R53; a wait that ends); NNCs are the
+		// manager's own objects, never declared by users, so this is no GitOps drift. Its
+		// status holds the Allocated condition.
+		"cluster network.overlaynet.io/nodenetworkconfigs update",
+		"cluster network.overlaynet.io/nodenetworkconfigs/status update",
 		// The OverlayCluster: read its spec, write only its status (GitOps: no spec writes).
 		"cluster network.overlaynet.io/overlayclusters get", "cluster network.overlaynet.io/overlayclusters list",
 		"cluster network.overlaynet.io/overlayclusters watch",

@@ -2,6 +2,7 @@ package security
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -18,6 +19,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	jsonpatch "github.com/evanphx/json-patch/v5"
 
 	v1 "github.com/overlaynet/overlaynet/api/v1alpha1"
 	"github.com/overlaynet/overlaynet/internal/agent"
@@ -50,6 +53,27 @@ func statusPatch(status string) client.Patch {
 
 func specPatch(spec string) client.Patch {
 	return client.RawPatch(types.MergePatchType, []byte(`{"spec":`+spec+`}`))
+}
+
+// specUpdate merges spec into the spec of nnc as it is now and writes the result with an
+// update carrying its resourceVersion, as the manager writes (it holds update, not patch).
+func specUpdate(ctx context.Context, c client.Client, nnc *v1.NodeNetworkConfig, spec string) error {
+	if err := c.Get(ctx, client.ObjectKeyFromObject(nnc), nnc); err != nil {
+		return err
+	}
+	raw, err := json.Marshal(nnc)
+	if err != nil {
+		return err
+	}
+	merged, err := jsonpatch.MergePatch(raw, []byte(`{"spec":`+spec+`}`))
+	if err != nil {
+		return err
+	}
+	next := &v1.NodeNetworkConfig{}
+	if err := json.Unmarshal(merged, next); err != nil {
+		return err
+	}
+	return c.Update(ctx, next)
 }
 
 // applyCondition writes cond as NodeNetworkConfig name's one condition by server-side apply
@@ -183,12 +207,11 @@ func allocate(ctx context.Context, t testing.TB, c client.Client, node *corev1.N
 	if err := c.Create(ctx, nnc); err != nil {
 		t.Fatalf("the manager creates NodeNetworkConfig %s: %v", node.Name, err)
 	}
-	base := nnc.DeepCopy()
 	nnc.Status = v1.NodeNetworkConfigStatus{
 		Conditions: []metav1.Condition{{Type: v1.NodeAllocated, Status: metav1.ConditionTrue, Reason: v1.ReasonAllocated,
 			Message: "holds " + block, LastTransitionTime: metav1.Now(), ObservedGeneration: 1}},
 	}
-	if err := c.Status().Patch(ctx, nnc, client.MergeFrom(base)); err != nil {
+	if err := c.Status().Update(ctx, nnc); err != nil {
 		t.Fatalf("the manager writes the status of %s: %v", node.Name, err)
 	}
 	return nnc

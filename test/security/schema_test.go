@@ -76,7 +76,7 @@ func TestSchemasRefuseBadAllocations(t *testing.T) {
 	}
 	for _, s := range statuses {
 		t.Run(s.rule+" the schema refuses a NodeNetworkConfig spec with "+s.name, func(t *testing.T) {
-			if why := refusal(w.manager.Patch(ctx, a.DeepCopy(), specPatch(s.patch)), "schema", s.rule); why != "" {
+			if why := refusal(specUpdate(ctx, w.manager, a.DeepCopy(), s.patch), "schema", s.rule); why != "" {
 				t.Error(why)
 			}
 		})
@@ -97,7 +97,7 @@ func TestSchemasRefuseBadAllocations(t *testing.T) {
 	}
 	for _, b := range bounds {
 		t.Run("B7 the schema bounds a NodeNetworkConfig spec: "+b.name, func(t *testing.T) {
-			err := w.manager.Patch(ctx, a.DeepCopy(), specPatch(b.patch))
+			err := specUpdate(ctx, w.manager, a.DeepCopy(), b.patch)
 			if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), b.want) {
 				t.Errorf("got %v, want Invalid with %q", err, b.want)
 			}
@@ -106,12 +106,16 @@ func TestSchemasRefuseBadAllocations(t *testing.T) {
 
 	t.Run("B7 the schema bounds a NodeNetworkConfig status: more than 8 conditions", func(t *testing.T) {
 		nnc := a.DeepCopy()
+		if err := w.manager.Get(ctx, client.ObjectKeyFromObject(a), nnc); err != nil {
+			t.Fatal(err)
+		}
+		nnc.Status.Conditions = nil
 		for i := range 9 {
 			nnc.Status.Conditions = append(nnc.Status.Conditions, metav1.Condition{Type: fmt.Sprintf("Extra%d", i), Status: metav1.ConditionTrue,
 				Reason: "Test", LastTransitionTime: metav1.Now()})
 		}
-		err := w.manager.Status().Patch(ctx, nnc, client.MergeFrom(a))
-		if want := "status.conditions: Too many: 10: must have at most 8 items"; !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), want) {
+		err := w.manager.Status().Update(ctx, nnc)
+		if want := "status.conditions: Too many: 9: must have at most 8 items"; !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), want) {
 			t.Errorf("got %v, want Invalid with %q", err, want)
 		}
 	})

@@ -101,16 +101,13 @@ the +kubebuilder:rbac markers in internal/controller (make manifests).
   - delete
   - get
   - list
-  - patch
   - update
   - watch
 - apiGroups:
   - network.overlaynet.io
   resources:
   - nodenetworkconfigs/status
-  - overlayclusters/status
   verbs:
-  - patch
   - update
 - apiGroups:
   - network.overlaynet.io
@@ -120,6 +117,13 @@ the +kubebuilder:rbac markers in internal/controller (make manifests).
   - get
   - list
   - watch
+- apiGroups:
+  - network.overlaynet.io
+  resources:
+  - overlayclusters/status
+  verbs:
+  - patch
+  - update
 {{- end }}
 
 {{- /* From config/rbac/metrics_auth_role.yaml. */}}
