@@ -46,6 +46,9 @@ type BlockClaimSpec struct {
 // +kubebuilder:validation:XValidation:rule="!isCIDR(self.spec.block) || (cidr(self.spec.block).ip().family() == 4 ? (self.metadata.name.startsWith('v4-') && self.metadata.name.lastIndexOf('-') > 3 && self.metadata.name.substring(self.metadata.name.lastIndexOf('-') + 1) == string(cidr(self.spec.block).prefixLength()) && isIP(self.metadata.name.substring(3, self.metadata.name.lastIndexOf('-'))) && ip.isCanonical(self.metadata.name.substring(3, self.metadata.name.lastIndexOf('-'))) && ip(self.metadata.name.substring(3, self.metadata.name.lastIndexOf('-'))) == cidr(self.spec.block).ip()) : (self.metadata.name.startsWith('v6-') && size(self.metadata.name) == 43 + size(string(cidr(self.spec.block).prefixLength())) && self.metadata.name.substring(42, 43) == '-' && self.metadata.name.substring(43) == string(cidr(self.spec.block).prefixLength()) && isIP(self.metadata.name.substring(3, 42).replace('.', ':')) && ip(self.metadata.name.substring(3, 42).replace('.', ':')) == cidr(self.spec.block).ip()))",messageExpression="'B4: BlockClaim name %s does not match its block %s (the name is derived from the block: v4-<address>-<bits> or v6-<expanded address, dots for colons>-<bits>)'.format([self.metadata.name, self.spec.block])"
 // +kubebuilder:object:root=true
 // +kubebuilder:resource:scope=Cluster,shortName=blk
+// +kubebuilder:selectablefield:JSONPath=`.spec.nodeName`
+// +kubebuilder:selectablefield:JSONPath=`.spec.nodeUID`
+// +kubebuilder:selectablefield:JSONPath=`.spec.family`
 // +kubebuilder:printcolumn:name="Block",type=string,JSONPath=`.spec.block`
 // +kubebuilder:printcolumn:name="Node",type=string,JSONPath=`.spec.nodeName`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`

@@ -28,10 +28,6 @@ import (
 	"github.com/overlaynet/overlaynet/internal/nodesubnet"
 )
 
-// LabelNodeUID is set on NodeNetworkConfigs and BlockClaims: the UID of the Node they
-// belong to, for selection with kubectl.
-const LabelNodeUID = "network.overlaynet.io/node-uid"
-
 // Why claims, and why this order of writes.
 //
 // No block may ever be held by two nodes (B4): not across restarts, leader changes, two
@@ -523,8 +519,7 @@ func (r *NodeReconciler) releaseClaims(ctx context.Context, uid string, blocks [
 func newClaim(node *corev1.Node, f v1.IPFamily, block netip.Prefix) *v1.BlockClaim {
 	return &v1.BlockClaim{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:   allocation.ClaimName(block),
-			Labels: map[string]string{LabelNodeUID: string(node.UID)},
+			Name: allocation.ClaimName(block),
 			OwnerReferences: []metav1.OwnerReference{{
 				APIVersion: "v1", Kind: "Node", Name: node.Name, UID: node.UID,
 				BlockOwnerDeletion: ptr.To(false),
@@ -650,8 +645,7 @@ func (r *NodeReconciler) createNNC(ctx context.Context, s *nodeScope) error {
 	node := s.node
 	nnc := &v1.NodeNetworkConfig{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:   node.Name,
-			Labels: map[string]string{LabelNodeUID: string(node.UID)},
+			Name: node.Name,
 			OwnerReferences: []metav1.OwnerReference{{
 				APIVersion: "v1", Kind: "Node", Name: node.Name, UID: node.UID,
 				Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(false),

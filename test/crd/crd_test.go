@@ -140,4 +140,24 @@ var _ = Describe("NodeNetworkConfig", func() {
 		Expect(apierrors.IsInvalid(err)).To(BeTrue(), "got %v", err)
 		Expect(err.Error()).To(ContainSubstring("nodeUID is immutable"))
 	})
+
+	It("selects BlockClaims by node and NodeNetworkConfigs by node UID on the server (field selectors, no labels to write)", func() {
+		for _, c := range []*v1.BlockClaim{
+			{ObjectMeta: metav1.ObjectMeta{Name: "v4-10.244.7.0-24"}, Spec: v1.BlockClaimSpec{Block: "10.244.7.0/24", Family: v1.IPv4, NodeName: "node-s", NodeUID: "uid-s"}},
+			{ObjectMeta: metav1.ObjectMeta{Name: "v4-10.244.8.0-24"}, Spec: v1.BlockClaimSpec{Block: "10.244.8.0/24", Family: v1.IPv4, NodeName: "node-t", NodeUID: "uid-t"}},
+		} {
+			Expect(k8s.Create(ctx, c)).To(Succeed())
+			DeferCleanup(func() { Expect(k8s.Delete(ctx, c)).To(Succeed()) })
+		}
+		claims := &v1.BlockClaimList{}
+		Expect(k8s.List(ctx, claims, client.MatchingFields{"spec.nodeName": "node-s"})).To(Succeed())
+		Expect(claims.Items).To(ConsistOf(HaveField("Spec.Block", "10.244.7.0/24")))
+
+		nnc := &v1.NodeNetworkConfig{ObjectMeta: metav1.ObjectMeta{Name: "node-s"}, Spec: v1.NodeNetworkConfigSpec{NodeUID: "uid-s"}}
+		Expect(k8s.Create(ctx, nnc)).To(Succeed())
+		DeferCleanup(func() { Expect(k8s.Delete(ctx, nnc)).To(Succeed()) })
+		nncs := &v1.NodeNetworkConfigList{}
+		Expect(k8s.List(ctx, nncs, client.MatchingFields{"spec.nodeUID": "uid-s"})).To(Succeed())
+		Expect(nncs.Items).To(ConsistOf(HaveField("Name", "node-s")))
+	})
 })
