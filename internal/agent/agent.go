@@ -232,8 +232,8 @@ func relevantChange(self string) predicate.Predicate {
 			o, ok1 := e.ObjectOld.(*v1alpha1.NodeNetworkConfig)
 			n, ok2 := e.ObjectNew.(*v1alpha1.NodeNetworkConfig)
 			return !ok1 || !ok2 ||
-				!slices.Equal(desired.Allocation(o).PodCIDRs, desired.Allocation(n).PodCIDRs) ||
-				!slices.Equal(desired.Allocation(o).NodeIPs, desired.Allocation(n).NodeIPs) ||
+				!slices.Equal(o.Spec.PodCIDRs, n.Spec.PodCIDRs) ||
+				!slices.Equal(o.Spec.NodeIPs, n.Spec.NodeIPs) ||
 				o.DeletionTimestamp.IsZero() != n.DeletionTimestamp.IsZero()
 		},
 	}

@@ -51,7 +51,7 @@ func (a *Agent) crossSubnet(ovc *v1alpha1.OverlayCluster, self *v1alpha1.NodeNet
 		return e, nil
 	}
 	var ips []netip.Addr
-	for _, s := range desired.Allocation(self).NodeIPs {
+	for _, s := range self.Spec.NodeIPs {
 		if ip, err := netip.ParseAddr(s); err == nil {
 			ips = append(ips, ip.Unmap())
 		}

@@ -10,12 +10,11 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/overlaynet/overlaynet/api/v1alpha1"
-	"github.com/overlaynet/overlaynet/internal/agent/desired"
 )
 
 // ManagerOptions returns manager options for the agent of nodeName. The agent caches
 // NodeNetworkConfigs and the OverlayCluster's facts (ClusterFacts) only, and keeps them small: managed fields go from every object, and
-// conditions and annotations from every peer, since only their status addresses matter. At
+// conditions and annotations from every peer, since only their spec addresses matter. At
 // 5,000 nodes that is what every node of the cluster holds in memory (R13).
 //
 // Controller names are not checked for uniqueness, because tests and the demo run several
@@ -48,7 +47,7 @@ func TrimForCache(nodeName string) func(any) (any, error) {
 		if nnc.Name != nodeName {
 			nnc.Annotations = nil
 			nnc.Status.Conditions = nil
-			desired.Allocation(nnc).ReservedIPs = nil // the VNet, not a route, reaches a peer's pods (R40)
+			nnc.Spec.ReservedIPs = nil // the VNet, not a route, reaches a peer's pods (R40)
 		}
 		return nnc, nil
 	}

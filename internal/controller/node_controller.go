@@ -533,8 +533,8 @@ func newClaim(node *corev1.Node, f v1.IPFamily, block netip.Prefix) *v1.BlockCla
 // left by a crash, or by a second manager that lost the status race.
 func (r *NodeReconciler) dropExtraClaims(ctx context.Context, s *nodeScope) error {
 	st := s.desired
-	if s.nnc == nil || !slices.Equal(s.nnc.Spec.PodCIDRs, st.PodCIDRs) || !isAllocated(st, s.conds) {
-		return nil // only once the allocation is published
+	if !isAllocated(st, s.conds) {
+		return nil // writeNNC published st; a node that waits keeps its claims
 	}
 	for f, blocks := range r.Alloc.ClaimsOf(s.node.Name, string(s.node.UID)) {
 		for _, b := range blocks {
@@ -608,12 +608,15 @@ func isAllocated(spec *v1.NodeNetworkConfigSpec, conds []metav1.Condition) bool 
 // what the controller wants is repaired here, and the repair is reported with an event.
 func (r *NodeReconciler) writeNNC(ctx context.Context, s *nodeScope) error {
 	want := fingerprint(s.desired, s.conds)
+	tampered := "" // fields someone else changed, reported once for both writes
+	if s.nnc != nil && (!specEqual(&s.nnc.Spec, s.desired) || !allocatedEqual(s.nnc.Status.Conditions, s.conds)) {
+		tampered = r.tampering(s, want)
+	}
 	if s.nnc == nil {
 		if err := r.createNNC(ctx, s); err != nil {
 			return err
 		}
 	} else if !specEqual(&s.nnc.Spec, s.desired) {
-		tampered := r.tampering(s, want)
 		next := s.nnc.DeepCopy()
 		next.Spec = *s.desired
 		if err := r.Update(ctx, next); err != nil {
@@ -622,10 +625,8 @@ func (r *NodeReconciler) writeNNC(ctx context.Context, s *nodeScope) error {
 		}
 		r.written.store(next)
 		s.nnc = next
-		r.reportRepair(ctx, next, tampered)
 	}
 	if !allocatedEqual(s.nnc.Status.Conditions, s.conds) {
-		tampered := r.tampering(s, want)
 		next := s.nnc.DeepCopy()
 		next.Status.Conditions = s.conds
 		if err := r.Status().Update(ctx, next); err != nil {
@@ -634,8 +635,8 @@ func (r *NodeReconciler) writeNNC(ctx context.Context, s *nodeScope) error {
 		}
 		r.written.store(next)
 		s.nnc = next
-		r.reportRepair(ctx, next, tampered)
 	}
+	r.reportRepair(ctx, s.nnc, tampered)
 	r.agreed.Store(s.nnc.Name, want)
 	return nil
 }

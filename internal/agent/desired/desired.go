@@ -184,7 +184,7 @@ func Compute(self *v1alpha1.NodeNetworkConfig, all []v1alpha1.NodeNetworkConfig,
 	if err != nil {
 		return nil, err
 	}
-	st := Allocation(self)
+	st := &self.Spec
 	maxPods := clampMaxPods(st.MaxPods, st.Mode, warn)
 
 	peers := make([]node, 0, len(all))
@@ -346,7 +346,7 @@ func proxyNeighbors(reserved []nodesubnet.Run, legacy []netip.Prefix, uplink net
 // node subnet, R40) and hold at most maxPods addresses: the CNI configuration hands out
 // exactly the reservation.
 func parseReservation(self *v1alpha1.NodeNetworkConfig, maxPods int, nodeNetwork []netip.Prefix) ([]nodesubnet.Run, netip.Prefix, error) {
-	st := Allocation(self)
+	st := &self.Spec
 	if len(st.ReservedIPs) > maxReservedEntries {
 		return nil, netip.Prefix{}, fmt.Errorf("NodeNetworkConfig %q: spec.reservedIPs holds %d entries, more than %d (R41)", self.Name, len(st.ReservedIPs), maxReservedEntries)
 	}

@@ -233,12 +233,12 @@ func mustEncapsulate(cs netconf.CrossSubnet, u Underlay, via netip.Addr) bool {
 // rules (B7), so entries that do not parse are simply left out here.
 func ownAddresses(self *v1alpha1.NodeNetworkConfig) node {
 	n := node{name: self.Name}
-	for _, s := range Allocation(self).PodCIDRs {
+	for _, s := range self.Spec.PodCIDRs {
 		if p, err := netip.ParsePrefix(s); err == nil {
 			n.podCIDRs = append(n.podCIDRs, p)
 		}
 	}
-	for _, s := range Allocation(self).NodeIPs {
+	for _, s := range self.Spec.NodeIPs {
 		if a, err := netip.ParseAddr(s); err == nil && a.Zone() == "" && !a.Is4In6() {
 			n.nodeIPs = append(n.nodeIPs, a)
 		}

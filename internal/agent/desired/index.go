@@ -150,7 +150,7 @@ type peerObject struct {
 // object is the peer's object as parsePeer reads it.
 func (e *peerEntry) object() *v1alpha1.NodeNetworkConfig {
 	nnc := &v1alpha1.NodeNetworkConfig{ObjectMeta: metav1.ObjectMeta{Name: e.name, UID: e.obj.uid, CreationTimestamp: e.obj.created}}
-	a := Allocation(nnc)
+	a := &nnc.Spec
 	a.PodCIDRs, a.NodeIPs = e.obj.podCIDRs, e.obj.nodeIPs
 	return nnc
 }
@@ -228,7 +228,7 @@ func (x *PeerIndex) Set(nnc *v1alpha1.NodeNetworkConfig) {
 	} else if e.obj != nil && e.obj.uid == nnc.UID && e.obj.resourceVersion == nnc.ResourceVersion && nnc.ResourceVersion != "" {
 		return
 	}
-	a := Allocation(nnc) // the lists are shared, never written
+	a := &nnc.Spec // the lists are shared, never written
 	e.obj = &peerObject{uid: nnc.UID, resourceVersion: nnc.ResourceVersion, created: nnc.CreationTimestamp, podCIDRs: a.PodCIDRs, nodeIPs: a.NodeIPs}
 	e.parsedValid = false
 	x.pending[nnc.Name] = e
@@ -277,7 +277,7 @@ func (x *PeerIndex) Compute(self *v1alpha1.NodeNetworkConfig, cluster *Cluster, 
 	if err != nil {
 		return nil, nil, err
 	}
-	st := Allocation(self)
+	st := &self.Spec
 	maxPods := clampMaxPods(st.MaxPods, st.Mode, warn)
 	selfWarnings := ownWarnings
 
@@ -877,7 +877,7 @@ type ownState struct {
 // own addresses, not the cluster. Every block a peer is routed lies inside the cluster's
 // pod CIDRs (Cluster.checkBlock), so the pod space does not depend on the peers.
 func (x *PeerIndex) ownPart(self *v1alpha1.NodeNetworkConfig, me *node, maxPods int32, leases []netip.Addr, opts CNIOptions, warn func(string, ...any)) (*ownState, error) {
-	st := Allocation(self)
+	st := &self.Spec
 	own := &ownState{}
 	var (
 		reserved  []nodesubnet.Run

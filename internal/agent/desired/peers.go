@@ -30,14 +30,6 @@ import (
 //
 // The same node IPs, and only they, may open connections to pods (R16, R17).
 
-// Allocation is the part of a NodeNetworkConfig that the manager allocates and every agent
-// reads: the blocks, node IPs, max pods, mode and NodeSubnet reservation, all in its spec
-// (the manager's create carries them, B8). It is the one place that says where in the
-// object they live.
-func Allocation(nnc *v1alpha1.NodeNetworkConfig) *v1alpha1.NodeNetworkConfigSpec {
-	return &nnc.Spec
-}
-
 // Bounds on the lists of one NodeNetworkConfig spec: the schema allows two of each (one
 // per family); the agent refuses longer lists instead of reading them.
 const (
@@ -45,7 +37,7 @@ const (
 	maxNodeIPs  = 2
 )
 
-// Skipped names a peer whose status broke a rule, and why. Nothing of it is programmed.
+// Skipped names a peer whose NodeNetworkConfig broke a rule, and why. Nothing of it is programmed.
 type Skipped struct {
 	// Node names the peer.
 	Node string
@@ -113,7 +105,7 @@ func (c *Cluster) checkNodeIP(a netip.Addr) string {
 // longer than the schema allows is not read.
 func (c *Cluster) parsePeer(nnc *v1alpha1.NodeNetworkConfig) (n node, problems []string) {
 	n = node{name: nnc.Name, rank: rank{created: nnc.CreationTimestamp.UnixNano(), name: nnc.Name}}
-	st := Allocation(nnc)
+	st := &nnc.Spec
 	if len(st.PodCIDRs) > maxPodCIDRs {
 		problems = append(problems, fmt.Sprintf("spec.podCIDRs holds %d entries, more than %d", len(st.PodCIDRs), maxPodCIDRs))
 	} else {

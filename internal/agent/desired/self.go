@@ -28,7 +28,7 @@ const maxReservedEntries = MaxMaxPods
 // warning, as every peer drops it.
 func (c *Cluster) parseSelf(self *v1alpha1.NodeNetworkConfig, warn func(string, ...any)) (node, error) {
 	n := node{name: self.Name}
-	st := Allocation(self)
+	st := &self.Spec
 	if len(st.PodCIDRs) > maxPodCIDRs {
 		return n, fmt.Errorf("NodeNetworkConfig %q: spec.podCIDRs holds %d blocks, more than one per family", self.Name, len(st.PodCIDRs))
 	}
